@@ -1,0 +1,177 @@
+"""`manage.py ask`: one turn from the command line, streamed to stdout and stored like the web's."""
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from chat import services
+from chat.models import Conversation
+from chat.turns import endpoint
+from chat.turns.runner import TurnRunner
+from chat.turns.snapshot import TurnSnapshot
+from chat.turns.state import Changes, TurnState
+from chat.upstream.client import close_shared_client
+
+EXIT_NOT_COMPLETED = 1
+EXIT_REJECTED = 2
+EXIT_INTERRUPTED = 130
+
+
+class StdoutPublisher:
+    """Prints answer text as it arrives; other items are summarised after the stream."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.last_item: int | None = None
+
+    def publish(self, seq: int, state: TurnState, changes: Changes) -> None:
+        for (position, field, _index), text in changes.appended.items():
+            if field != "text":
+                continue
+            if self.last_item is not None and position != self.last_item:
+                self.out.write("\n\n", ending="")
+            self.last_item = position
+            self.out.write(text, ending="")
+        self.out.flush()
+
+
+class Command(BaseCommand):
+    help = "Ask the model one question; stream the answer and store it as a conversation turn."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("prompt", help="what to ask")
+        parser.add_argument("--conversation", type=int, help="continue this conversation id")
+        parser.add_argument("--user", help="username to store the turn under (default: cli)")
+        parser.add_argument("--model", help=f"model name (default: CHAT_MODEL)")
+        parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        user = self._user(options["user"], options["conversation"])
+        model = options["model"] or settings.CHAT_MODEL
+        try:
+            plan = services.plan_turn(
+                user=user, conversation_id=options["conversation"], text=options["prompt"], model=model
+            )
+        except services.TurnRejected as exc:
+            self.stderr.write(str(exc))
+            sys.exit(EXIT_REJECTED)
+        if endpoint.uses_local_model():
+            self.stderr.write(
+                "Answering with the small local model SmolLM2-135M (no OPENAI_API_KEY set); "
+                "expect short, simple answers."
+            )
+        runner_box: list[TurnRunner] = []
+        interrupted = False
+        try:
+            asyncio.run(self._run(plan, runner_box))
+        except KeyboardInterrupt:
+            interrupted = True
+        if not runner_box or runner_box[0].started is None:
+            raise CommandError("The turn did not start.")
+        self._report(runner_box[0], options["json"], interrupted)
+
+    async def _run(self, plan: services.TurnPlan, runner_box: list[TurnRunner]) -> None:
+        try:
+            config = await endpoint.upstream_config()
+            runner = TurnRunner(
+                plan=plan, config=config, publisher=StdoutPublisher(self.stdout), flush_interval=0
+            )
+            runner_box.append(runner)
+            await runner.run()
+        finally:
+            await close_shared_client()
+
+    def _user(self, username: str | None, conversation_id: int | None) -> Any:
+        users = get_user_model()
+        if username is None and conversation_id is not None:
+            conversation = Conversation.objects.filter(pk=conversation_id).first()
+            if conversation is None:
+                raise CommandError(f"Conversation {conversation_id} was not found.")
+            return conversation.owner
+        user, created = users.objects.get_or_create(username=username or "cli")
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        return user
+
+    def _report(self, runner: TurnRunner, as_json: bool, interrupted: bool) -> None:
+        snapshot = runner.snapshot()
+        self.stdout.write("")
+        if as_json:
+            self.stdout.write(json.dumps(summary(runner, snapshot), ensure_ascii=False))
+        else:
+            self.stderr.write(describe(runner, snapshot))
+        if interrupted:
+            sys.exit(EXIT_INTERRUPTED)
+        if snapshot.status != "completed":
+            sys.exit(EXIT_NOT_COMPLETED)
+
+
+def summary(runner: TurnRunner, snapshot: TurnSnapshot) -> dict[str, Any]:
+    assert runner.started is not None
+    usage = snapshot.usage
+    return {
+        "conversation": runner.started.conversation_id,
+        "message": runner.started.assistant_message_id,
+        "status": snapshot.status,
+        "text": snapshot.text,
+        "model": snapshot.model or runner.plan.model,
+        "response_id": snapshot.response_id,
+        "usage": None
+        if usage is None
+        else {
+            "input_tokens": usage.input_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+            "output_tokens": usage.output_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+        "items": [_item_summary(item) for item in snapshot.items],
+        "error": {"code": snapshot.error_code, "message": snapshot.error_message}
+        if snapshot.error_code or snapshot.error_message
+        else None,
+        "incomplete_reason": snapshot.incomplete_reason,
+        "warnings": snapshot.warnings,
+    }
+
+
+def _item_summary(item: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": item["type"], "id": item.get("id"), "status": item.get("status")}
+    if item["type"] == "message":
+        out["text"] = "".join(p["text"] for p in item["parts"] if p["kind"] == "output_text")
+        refusal = "".join(p["text"] for p in item["parts"] if p["kind"] == "refusal")
+        if refusal:
+            out["refusal"] = refusal
+    elif item["type"] == "reasoning":
+        out["summary"] = item["summary"]
+        if item["reasoning"]:
+            out["reasoning"] = item["reasoning"]
+    elif item.get("call_id") or item["type"].endswith("_call"):
+        out.update(name=item.get("name"), call_id=item.get("call_id"), arguments=item.get("arguments"))
+        if item.get("input"):
+            out["input"] = item["input"]
+    return out
+
+
+def describe(runner: TurnRunner, snapshot: TurnSnapshot) -> str:
+    assert runner.started is not None
+    parts = [snapshot.status, snapshot.model or runner.plan.model]
+    if snapshot.usage is not None:
+        parts.append(f"{snapshot.usage.input_tokens} in / {snapshot.usage.output_tokens} out tokens")
+    parts.append(f"conversation {runner.started.conversation_id}")
+    line = "[" + " · ".join(parts) + "]"
+    for item in snapshot.items:
+        if item["type"] != "message" and item.get("name"):
+            line += f"\n[tool call {item['name']}({item.get('arguments') or item.get('input')})]"
+    if snapshot.error_message:
+        line += f"\n[error {snapshot.error_code}: {snapshot.error_message}]"
+    if snapshot.incomplete_reason:
+        line += f"\n[incomplete: {snapshot.incomplete_reason}]"
+    return line

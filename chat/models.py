@@ -1,0 +1,111 @@
+"""Conversations, their messages, and the usage ledger (one row per upstream response)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Conversation(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.pk}"
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        STREAMING = "streaming"
+        COMPLETED = "completed"
+        INCOMPLETE = "incomplete"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        INTERRUPTED = "interrupted"
+
+    LIVE_STATUSES = (Status.QUEUED, Status.STREAMING)
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
+    text = models.TextField(blank=True)
+    # The accumulated output items (reasoning, tool calls, message parts) as TurnState keeps them.
+    items = models.JSONField(default=list, blank=True)
+    model = models.CharField(max_length=200, blank=True)  # requested, then the one that answered
+    response_id = models.CharField(max_length=200, blank=True)
+    background = models.BooleanField(default=False)
+    last_seq = models.IntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    incomplete_reason = models.CharField(max_length=100, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    first_event_at = models.DateTimeField(null=True, blank=True)
+    first_token_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    # The runner that owns a live turn renews this lease; an expired lease means it died.
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["lease_expires_at"],
+                name="live_turn_lease",
+                condition=Q(status__in=["queued", "streaming"]),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.pk} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE_STATUSES
+
+
+class UsageRecord(models.Model):
+    """One row per upstream response: the ledger that usage and cost reports read."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="usage_records")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="usage_records"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="usage_records"
+    )
+    model = models.CharField(max_length=200)
+    response_id = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16)
+    input_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    # True when the upstream never reported usage (a stopped or broken stream) and the
+    # counts are our estimate from the text we sent and received.
+    estimated = models.BooleanField(default=False)
+    raw = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.total_tokens} tokens"

@@ -1,0 +1,1 @@
+"""A turn: one upstream streaming response, accumulated, relayed and saved."""

@@ -1,0 +1,200 @@
+"""TurnRunner: runs one turn from the person's message to the stored answer.
+
+Used by `manage.py ask` and by the web's turn registry alike. It opens the upstream stream
+while the first rows are written (not after: that write would add to time to first token),
+feeds the pure accumulator, publishes coalesced frames on the leading edge, checkpoints the
+partial answer at most every few seconds, and stores the final answer and usage at the end.
+"""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from chat import services
+from chat.services import StartedTurn, TurnPlan
+from chat.turns.snapshot import TurnSnapshot, snapshot_of
+from chat.turns.state import Changes, TurnState
+from chat.upstream.client import UpstreamConfig, cancel_response, stream_response
+from chat.upstream.errors import UpstreamError
+
+log = logging.getLogger(__name__)
+PROCESS_ID = f"proc-{uuid.uuid4().hex[:12]}"
+
+
+class Publisher(Protocol):
+    def publish(self, seq: int, state: TurnState, changes: Changes) -> None:
+        """Deliver one coalesced frame; must not block (schedule any I/O)."""
+
+
+class NullPublisher:
+    def publish(self, seq: int, state: TurnState, changes: Changes) -> None:
+        pass
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        *,
+        plan: TurnPlan,
+        config: UpstreamConfig,
+        publisher: Publisher | None = None,
+        flush_interval: float | None = None,
+        on_started: Callable[[StartedTurn], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.config = config
+        self.publisher = publisher or NullPublisher()
+        self.on_started = on_started
+        self.flush_interval = (
+            settings.CHAT_FLUSH_INTERVAL if flush_interval is None else flush_interval
+        )
+        self.checkpoint_interval = settings.CHAT_CHECKPOINT_INTERVAL
+        self.lease_owner = f"{PROCESS_ID}-{uuid.uuid4().hex[:8]}"
+        self.state = TurnState()
+        self.started: StartedTurn | None = None
+        self.seq = 0
+        self.first_event_at = self.first_token_at = None
+        self._task: asyncio.Task[Any] | None = None
+        self._cancel_requested = False
+        self._write_failed: BaseException | None = None
+        self._last_flush = -1e9
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._last_checkpoint = 0.0
+        self._checkpoint: asyncio.Task[Any] | None = None
+
+    # --- control ---
+    def cancel(self) -> None:
+        """Stop: closes the upstream stream at once and saves the partial answer as cancelled."""
+        self._cancel_requested = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def snapshot(self) -> TurnSnapshot:
+        return snapshot_of(
+            self.state, first_event_at=self.first_event_at, first_token_at=self.first_token_at
+        )
+
+    # --- the turn ---
+    async def run(self) -> TurnSnapshot:
+        self._task = asyncio.current_task()
+        write = asyncio.create_task(
+            sync_to_async(services.start_turn)(plan=self.plan, lease_owner=self.lease_owner)
+        )
+        write.add_done_callback(self._on_write_done)
+        cancelled = False
+        try:
+            await self._stream()
+        except asyncio.CancelledError:
+            cancelled = True
+            if self._write_failed is None:
+                self.state.cancel()
+        try:
+            self.started = await write
+        except BaseException:
+            log.exception("could not store the start of the turn; upstream request cancelled")
+            raise
+        await self._finish()
+        if cancelled and not self._cancel_requested:
+            raise asyncio.CancelledError  # someone else (Ctrl-C, shutdown) cancelled us
+        if cancelled and self._task is not None:
+            self._task.uncancel()
+        return self.snapshot()
+
+    def _on_write_done(self, write: asyncio.Task[Any]) -> None:
+        if write.cancelled() or write.exception() is None:
+            if not write.cancelled():
+                self.started = write.result()
+                if self.on_started is not None:
+                    self.on_started(self.started)
+            return
+        self._write_failed = write.exception()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()  # no row to save into: stop the upstream request
+
+    async def _stream(self) -> None:
+        body = self._request_body()
+        events = stream_response(body, config=self.config)
+        loop = asyncio.get_running_loop()
+        try:
+            async for event in events:
+                if self.first_event_at is None:
+                    self.first_event_at = timezone.now()
+                structural = self.state.apply(event)
+                if self.first_token_at is None and self.state.text:
+                    self.first_token_at = timezone.now()
+                    structural = True  # the first token goes out at once
+                self._after_event(loop.time(), structural)
+            if not self.state.is_final:
+                self.state.fail("stream_cut", "The model server ended the stream without a final status.")
+        except UpstreamError as err:
+            self.state.fail(err.error_code, err.message)
+        finally:
+            await events.aclose()
+
+    def _request_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.plan.model, "input": self.plan.input}
+        if settings.CHAT_INSTRUCTIONS:
+            body["instructions"] = settings.CHAT_INSTRUCTIONS
+        if settings.CHAT_MAX_OUTPUT_TOKENS:
+            body["max_output_tokens"] = settings.CHAT_MAX_OUTPUT_TOKENS
+        return body
+
+    def _after_event(self, now: float, structural: bool) -> None:
+        if structural or now - self._last_flush >= self.flush_interval:
+            self._flush()
+        elif self._flush_timer is None:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_at(self._last_flush + self.flush_interval, self._flush)
+        if self.started is not None and self._checkpoint is None:
+            due = self._last_checkpoint == 0.0 or now - self._last_checkpoint >= self.checkpoint_interval
+            if due:
+                self._last_checkpoint = now
+                self._checkpoint = asyncio.create_task(self._save_checkpoint())
+
+    def _flush(self) -> None:
+        """Publish what changed since the last frame (leading edge: at once if quiet)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        changes = self.state.take_changes()
+        if not changes:
+            return
+        self._last_flush = asyncio.get_running_loop().time()
+        self.seq += 1
+        try:
+            self.publisher.publish(self.seq, self.state, changes)
+        except Exception:
+            log.exception("publishing frame %d failed", self.seq)
+
+    async def _save_checkpoint(self) -> None:
+        assert self.started is not None
+        try:
+            await sync_to_async(services.checkpoint_turn)(
+                message_id=self.started.assistant_message_id,
+                snapshot=self.snapshot(),
+                lease_owner=self.lease_owner,
+            )
+        except Exception:
+            log.exception("checkpoint failed; the turn goes on")
+        finally:
+            self._checkpoint = None
+
+    async def _finish(self) -> None:
+        assert self.started is not None
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+        if self.state.status == "cancelled" and self.state.background and self.state.response_id:
+            await cancel_response(self.state.response_id, config=self.config)
+        self._flush()
+        input_chars = sum(len(str(item.get("content", ""))) for item in self.plan.input)
+        await sync_to_async(services.finish_turn)(
+            message_id=self.started.assistant_message_id,
+            snapshot=self.snapshot(),
+            input_chars=input_chars,
+        )

@@ -1,0 +1,373 @@
+"""TurnState: the pure accumulator that builds an assistant message from stream events.
+
+Event in, changes out: no I/O, no clock, no Django. Rules (responses-protocol.md §2, §10):
+items are addressed by output_index when the server sends it, else by item_id, else by
+arrival order; a `.done` value replaces the deltas gathered so far; the terminal
+response's `output` is the final truth when present; duplicate sequence numbers (a resumed
+stream) are dropped.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chat.turns.items import (
+    DELTA_FIELDS,
+    DONE_FIELDS,
+    IMPLIED_ITEM_TYPE,
+    LIST_FIELDS,
+    Item,
+    Part,
+    new_item,
+)
+from chat.upstream.events import MALFORMED, StreamEvent
+
+QUEUED, STREAMING, COMPLETED, INCOMPLETE, FAILED, CANCELLED, INTERRUPTED = (
+    "queued",
+    "streaming",
+    "completed",
+    "incomplete",
+    "failed",
+    "cancelled",
+    "interrupted",
+)
+FINAL_STATUSES = frozenset({COMPLETED, INCOMPLETE, FAILED, CANCELLED, INTERRUPTED})
+TERMINAL_STATUS = {
+    "response.completed": COMPLETED,
+    "response.incomplete": INCOMPLETE,
+    "response.failed": FAILED,
+}
+LIFECYCLE = {"response.created", "response.queued", "response.in_progress"}
+
+
+@dataclass
+class TokenUsage:
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int | None = None  # only some servers report it
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass
+class Changes:
+    """What changed since the last flush, so a relay renders only that."""
+
+    # (item position, field, part index) -> text appended since the last flush
+    appended: dict[tuple[int, str, int], str] = field(default_factory=dict)
+    items: set[int] = field(default_factory=set)  # items to render whole (new or replaced)
+    status: bool = False  # status, usage, error or model changed
+
+    def __bool__(self) -> bool:
+        return bool(self.appended or self.items or self.status)
+
+
+class TurnState:
+    def __init__(self) -> None:
+        self.items: list[Item] = []
+        self.status = QUEUED
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.usage: TokenUsage | None = None
+        self.raw_usage: dict[str, Any] | None = None
+        self.error_code: str | None = None
+        self.error_message: str | None = None
+        self.incomplete_reason: str | None = None
+        self.background = False
+        self.last_seq: int | None = None
+        self.events = 0
+        self.warnings: list[str] = []
+        self._by_index: dict[int, int] = {}
+        self._by_id: dict[str, int] = {}
+        self._changes = Changes()
+
+    # --- reading ---
+    @property
+    def text(self) -> str:
+        """The answer text: every message's output text, messages separated by a blank line."""
+        texts = [i.text_of("output_text") for i in self.items if i.type == "message"]
+        return "\n\n".join(t for t in texts if t)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def take_changes(self) -> Changes:
+        changes, self._changes = self._changes, Changes()
+        for key in [k for k in changes.appended if k[0] in changes.items]:
+            del changes.appended[key]  # the whole item is re-rendered anyway
+        return changes
+
+    # --- applying events ---
+    def apply(self, event: StreamEvent) -> bool:
+        """Fold one event in; True when it is structural and should be flushed at once."""
+        seq = event.sequence_number
+        if seq is not None:
+            if self.last_seq is not None and seq <= self.last_seq:
+                return False
+            self.last_seq = seq
+        self.events += 1
+        if self.status == QUEUED:
+            self._set_status(STREAMING)
+        kind = event.type
+        if kind in DELTA_FIELDS:
+            self._append(event, DELTA_FIELDS[kind])
+            return False
+        if kind in DONE_FIELDS:
+            self._replace(event, *DONE_FIELDS[kind])
+        elif kind in LIFECYCLE or kind in TERMINAL_STATUS:
+            self._lifecycle(event)
+        elif kind == "response.output_item.added" or kind == "response.output_item.done":
+            self._item_event(event)
+        elif kind in ("response.content_part.added", "response.content_part.done"):
+            self._content_part(event)
+        elif kind in ("response.reasoning_summary_part.added", "response.reasoning_summary_part.done"):
+            self._summary_part(event)
+        elif kind == "response.output_text.annotation.added":
+            self._annotation(event)
+        elif kind == "error":
+            self._error(event)
+        elif kind == MALFORMED:
+            self.warnings.append(f"Skipped a malformed event from the model server: {event.message}")
+            self._changes.status = True
+        else:
+            self._progress(event)
+        return True
+
+    def fail(self, code: str, message: str) -> None:
+        """End the turn as failed for a reason found on our side (timeout, broken stream)."""
+        if not self.error_code:
+            self.error_code, self.error_message = code, message
+        self._set_status(FAILED)
+
+    def cancel(self) -> None:
+        self._set_status(CANCELLED)
+
+    def interrupt(self) -> None:
+        self._set_status(INTERRUPTED)
+
+    # --- handlers ---
+    def _lifecycle(self, event: StreamEvent) -> None:
+        response = event.response
+        if response is not None:
+            self.response_id = response.id or self.response_id
+            self.model = response.model or self.model
+            self.background = bool(response.background) or self.background
+        self._changes.status = True
+        if event.type not in TERMINAL_STATUS:
+            return
+        if response is not None:
+            self._take_terminal(response)
+        self._set_status(TERMINAL_STATUS[event.type])
+
+    def _take_terminal(self, response: Any) -> None:
+        if response.usage is not None:
+            self.usage = _usage(response.usage)
+            self.raw_usage = response.usage.model_dump(exclude_none=True)
+        if response.error is not None:
+            self.error_code = response.error.code or self.error_code
+            self.error_message = response.error.message or self.error_message
+        if response.incomplete_details:
+            self.incomplete_reason = response.incomplete_details.get("reason")
+        if response.output:
+            self._rebuild(response.output)
+
+    def _rebuild(self, output: list[dict[str, Any]]) -> None:
+        """The terminal `output` is the final truth (ids may differ from the stream's)."""
+        old = self.items
+        self.items, self._by_index, self._by_id = [], {}, {}
+        for index, data in enumerate(output):
+            if isinstance(data, dict):
+                self._add(new_item(data, index))
+        for position, previous in enumerate(old):
+            # Keep what only the stream carried (e.g. llama.cpp's output lacks reasoning).
+            if position >= len(self.items) or self.items[position].type != previous.type:
+                continue
+            current = self.items[position]
+            current.summary = current.summary or previous.summary
+            current.reasoning = current.reasoning or previous.reasoning
+        self._changes.items.update(range(len(self.items)))
+
+    def _item_event(self, event: StreamEvent) -> None:
+        data = event.item or {}
+        position = self._find(event)
+        if position is None:
+            position = self._add(new_item(data, event.output_index))
+        else:
+            self.items[position].update_from(data)
+            self._index(position)
+        self._changes.items.add(position)
+
+    def _content_part(self, event: StreamEvent) -> None:
+        position = self._find_or_imply(event, "message")
+        item = self.items[position]
+        part = event.part or {}
+        kind = part.get("type") if isinstance(part.get("type"), str) else "output_text"
+        if kind == "reasoning_text":
+            self._set_slot(item.reasoning, event.content_index, part.get("text") or "", event.type)
+        else:
+            index = _slot(item.parts, event.content_index, event.type.endswith(".added"))
+            while len(item.parts) <= index:
+                item.parts.append(Part(kind=kind))
+            if event.type.endswith(".done"):
+                text = part.get("refusal") if kind == "refusal" else part.get("text")
+                if isinstance(text, str):
+                    item.parts[index].text = text
+                item.parts[index].kind = kind
+        self._changes.items.add(position)
+
+    def _summary_part(self, event: StreamEvent) -> None:
+        position = self._find_or_imply(event, "reasoning")
+        part = event.part or {}
+        text = part.get("text") if isinstance(part.get("text"), str) else ""
+        self._set_slot(self.items[position].summary, event.summary_index, text, event.type)
+        self._changes.items.add(position)
+
+    def _append(self, event: StreamEvent, name: str) -> None:
+        delta = event.delta
+        if not isinstance(delta, str) or not delta:
+            return
+        position = self._find_or_imply(event, IMPLIED_ITEM_TYPE[name])
+        item = self.items[position]
+        index = self._field_index(item, name, event)
+        if name in LIST_FIELDS:
+            values = getattr(item, name)
+            while len(values) <= index:
+                values.append("")
+            values[index] += delta
+        elif name in ("text", "refusal"):
+            while len(item.parts) <= index:
+                item.parts.append(Part(kind="output_text" if name == "text" else "refusal"))
+            item.parts[index].text += delta
+        else:
+            setattr(item, name, getattr(item, name) + delta)
+        key = (position, name, index)
+        self._changes.appended[key] = self._changes.appended.get(key, "") + delta
+
+    def _replace(self, event: StreamEvent, name: str, source: str) -> None:
+        value = getattr(event, source)
+        if not isinstance(value, str):
+            return
+        position = self._find_or_imply(event, IMPLIED_ITEM_TYPE[name])
+        item = self.items[position]
+        index = self._field_index(item, name, event)
+        if name in LIST_FIELDS:
+            values = getattr(item, name)
+            while len(values) <= index:
+                values.append("")
+            changed = values[index] != value
+            values[index] = value
+        elif name in ("text", "refusal"):
+            while len(item.parts) <= index:
+                item.parts.append(Part(kind="output_text" if name == "text" else "refusal"))
+            changed = item.parts[index].text != value
+            item.parts[index].text = value
+        else:
+            changed = getattr(item, name) != value
+            setattr(item, name, value)
+        if changed:
+            self._changes.items.add(position)
+
+    def _annotation(self, event: StreamEvent) -> None:
+        if event.annotation is None:
+            return
+        position = self._find_or_imply(event, "message")
+        item = self.items[position]
+        index = _slot(item.parts, event.content_index, False)
+        while len(item.parts) <= index:
+            item.parts.append(Part())
+        item.parts[index].annotations.append(event.annotation)
+        self._changes.items.add(position)
+
+    def _error(self, event: StreamEvent) -> None:
+        info = event.error_info()
+        self.error_code = info.code or "error"
+        self.error_message = info.message
+        self._changes.status = True
+
+    def _progress(self, event: StreamEvent) -> None:
+        """Hosted-tool progress (`response.web_search_call.searching`, ...) and unknown events."""
+        if event.item_id is None and event.output_index is None:
+            return
+        position = self._find(event)
+        if position is None:
+            return
+        self.items[position].status = event.type.rsplit(".", 1)[-1]
+        self._changes.items.add(position)
+
+    # --- addressing ---
+    def _find(self, event: StreamEvent) -> int | None:
+        if event.output_index is not None and event.output_index in self._by_index:
+            return self._by_index[event.output_index]
+        if event.item_id is not None and event.item_id in self._by_id:
+            return self._by_id[event.item_id]
+        if event.output_index is None and event.item_id is None and self.items:
+            return len(self.items) - 1  # no address at all: arrival order
+        return None
+
+    def _find_or_imply(self, event: StreamEvent, item_type: str) -> int:
+        position = self._find(event)
+        if position is None:
+            item = Item(type=item_type, id=event.item_id, output_index=event.output_index)
+            position = self._add(item)
+            self._changes.items.add(position)
+        return position
+
+    def _add(self, item: Item) -> int:
+        self.items.append(item)
+        position = len(self.items) - 1
+        self._index(position)
+        return position
+
+    def _index(self, position: int) -> None:
+        item = self.items[position]
+        if item.output_index is not None:
+            self._by_index[item.output_index] = position
+        if item.id:
+            self._by_id[item.id] = position
+
+    def _field_index(self, item: Item, name: str, event: StreamEvent) -> int:
+        explicit = event.summary_index if name == "summary" else event.content_index
+        if name == "reasoning" and explicit is None:
+            return max(len(item.reasoning) - 1, 0)
+        if explicit is not None:
+            return explicit
+        if name == "summary":
+            return max(len(item.summary) - 1, 0)
+        if name in ("text", "refusal"):
+            return max(len(item.parts) - 1, 0)
+        return 0
+
+    def _set_slot(self, values: list[str], index: int | None, text: str, kind: str) -> None:
+        slot = _slot(values, index, kind.endswith(".added"))
+        while len(values) <= slot:
+            values.append("")
+        if kind.endswith(".done") or not values[slot]:
+            values[slot] = text or values[slot]
+
+    def _set_status(self, status: str) -> None:
+        if self.status != status:
+            self.status = status
+            self._changes.status = True
+
+
+def _slot(values: list[Any], index: int | None, is_new: bool) -> int:
+    """The explicit index when sent; otherwise a new slot for `.added`, the last for the rest."""
+    if index is not None:
+        return index
+    if is_new:
+        return len(values)
+    return max(len(values) - 1, 0)
+
+
+def _usage(usage: Any) -> TokenUsage:
+    input_tokens = usage.input_tokens or 0
+    output_tokens = usage.output_tokens or 0
+    return TokenUsage(
+        input_tokens=input_tokens,
+        cached_tokens=usage.detail("input", "cached_tokens") or 0,
+        cache_write_tokens=usage.detail("input", "cache_write_tokens"),
+        output_tokens=output_tokens,
+        reasoning_tokens=usage.detail("output", "reasoning_tokens") or 0,
+        total_tokens=usage.total_tokens or input_tokens + output_tokens,
+    )

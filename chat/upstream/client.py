@@ -1,0 +1,303 @@
+"""Streaming `POST /responses` over one shared httpx client (responses-protocol.md §1, §5, §8).
+
+httpx keeps its API while the aiohttp transport does the reading (measured here at about half
+the CPU per event of httpx's own transport). One client per event loop, so one per server
+process; its pool is sized for hundreds of concurrent streams.
+"""
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+from httpx_aiohttp import AiohttpTransport
+from httpx_sse import EventSource, SSEError
+
+from chat.upstream import errors
+from chat.upstream.errors import UpstreamError
+from chat.upstream.events import StreamEvent, parse_event
+
+log = logging.getLogger(__name__)
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    base_url: str
+    api_key: str = ""
+    connect_timeout: float = 5.0
+    first_event_timeout: float = 120.0
+    idle_timeout: float = 60.0
+    max_retries: int = 2
+    max_retry_wait: float = 20.0
+    max_connections: int = 1000
+
+    @classmethod
+    def from_settings(cls, base_url: str) -> "UpstreamConfig":
+        from django.conf import settings
+
+        return cls(
+            base_url=base_url.rstrip("/"),
+            api_key=settings.OPENAI_API_KEY,
+            connect_timeout=settings.UPSTREAM_CONNECT_TIMEOUT,
+            first_event_timeout=settings.UPSTREAM_FIRST_EVENT_TIMEOUT,
+            idle_timeout=settings.UPSTREAM_IDLE_TIMEOUT,
+            max_retries=settings.UPSTREAM_MAX_RETRIES,
+            max_retry_wait=settings.UPSTREAM_MAX_RETRY_WAIT,
+            max_connections=settings.UPSTREAM_MAX_CONNECTIONS,
+        )
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+
+def shared_client(config: UpstreamConfig) -> httpx.AsyncClient:
+    """The process's client for the running loop (tests run one loop per test)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        limits = httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=min(config.max_connections, 100),
+        )
+        client = httpx.AsyncClient(transport=AiohttpTransport(limits=limits), limits=limits)
+        _clients[loop] = client
+    return client
+
+
+async def close_shared_client() -> None:
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+async def stream_response(
+    body: dict[str, Any], *, config: UpstreamConfig, client: httpx.AsyncClient | None = None
+) -> AsyncIterator[StreamEvent]:
+    """Create a response with `stream: true` and yield its events (§1).
+
+    Retries (bounded, honouring retry-after) only before the first event: after that a
+    retry would duplicate text. Raises UpstreamError for every failure.
+    """
+    request_body = orjson.dumps({**body, "stream": True})
+    async for event in _stream_with_retries(
+        "POST", f"{config.base_url}/responses", request_body, config, client
+    ):
+        yield event
+
+
+async def resume_stream(
+    response_id: str,
+    *,
+    starting_after: int | None,
+    config: UpstreamConfig,
+    client: httpx.AsyncClient | None = None,
+) -> AsyncIterator[StreamEvent]:
+    """Resume a background response's stream after sequence number N (§5)."""
+    url = f"{config.base_url}/responses/{response_id}?stream=true"
+    if starting_after is not None:
+        url += f"&starting_after={starting_after}"
+    async for event in _stream_with_retries("GET", url, None, config, client):
+        yield event
+
+
+async def cancel_response(
+    response_id: str, *, config: UpstreamConfig, client: httpx.AsyncClient | None = None
+) -> None:
+    """Cancel a background response (§5); idempotent upstream, best effort here."""
+    client = client or shared_client(config)
+    headers = {k: v for k, v in config.headers().items() if k == "Authorization"}
+    try:
+        await client.post(
+            f"{config.base_url}/responses/{response_id}/cancel",
+            headers=headers,
+            timeout=httpx.Timeout(config.connect_timeout * 2),
+        )
+    except httpx.HTTPError as exc:
+        log.warning("cancel of %s failed: %s", response_id, exc)
+
+
+async def _stream_with_retries(
+    method: str,
+    url: str,
+    content: bytes | None,
+    config: UpstreamConfig,
+    client: httpx.AsyncClient | None,
+) -> AsyncIterator[StreamEvent]:
+    client = client or shared_client(config)
+    attempt = 0
+    while True:
+        seen_event = False
+        try:
+            async for event in _stream_once(client, method, url, content, config):
+                seen_event = True
+                yield event
+            return
+        except UpstreamError as err:
+            if seen_event or not err.retryable or attempt >= config.max_retries:
+                raise
+            delay = err.retry_after if err.retry_after is not None else _backoff(attempt)
+            if delay > config.max_retry_wait:
+                raise
+            attempt += 1
+            log.info("upstream %s; retry %d in %.2fs", err, attempt, delay)
+            await asyncio.sleep(delay)
+
+
+async def _stream_once(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    content: bytes | None,
+    config: UpstreamConfig,
+) -> AsyncIterator[StreamEvent]:
+    loop = asyncio.get_running_loop()
+    first_deadline = loop.time() + config.first_event_timeout
+    headers = config.headers()
+    if content is not None:
+        headers["Content-Type"] = "application/json"
+    request = client.build_request(
+        method,
+        url,
+        content=content,
+        headers=headers,
+        timeout=httpx.Timeout(config.connect_timeout, read=None, pool=config.first_event_timeout),
+    )
+    response = await _send(client, request, first_deadline)
+    try:
+        if response.status_code != 200:
+            raise await _http_error(response, first_deadline)
+        async for event in _read_events(response, config, first_deadline):
+            yield event
+    finally:
+        # Closing the response closes the connection at once, which is what cancel relies on.
+        await response.aclose()
+
+
+async def _send(
+    client: httpx.AsyncClient, request: httpx.Request, deadline: float
+) -> httpx.Response:
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await client.send(request, stream=True)
+    except TimeoutError:
+        raise UpstreamError(errors.FIRST_EVENT_TIMEOUT, "The model server did not answer in time.") from None
+    except httpx.ConnectTimeout as exc:
+        raise UpstreamError(errors.CONNECT_TIMEOUT, f"Connecting to the model server timed out ({exc}).") from None
+    except httpx.HTTPError as exc:
+        raise UpstreamError(errors.CONNECT, f"Could not reach the model server ({_describe(exc)}).") from None
+
+
+async def _read_events(
+    response: httpx.Response, config: UpstreamConfig, first_deadline: float
+) -> AsyncIterator[StreamEvent]:
+    """Yield parsed events; the timeout wraps only the read, never our caller's work."""
+    lines = EventSource(response).aiter_sse()
+    saw_terminal = saw_error = False
+    timeout = asyncio.timeout_at(first_deadline)
+    kind = errors.FIRST_EVENT_TIMEOUT
+    try:
+        while True:
+            try:
+                async with timeout:
+                    sse = await anext(lines)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise UpstreamError(kind, _timeout_message(kind, config)) from None
+            except SSEError as exc:
+                raise UpstreamError(errors.PROTOCOL, f"The model server did not send an event stream ({exc}).") from None
+            except httpx.HTTPError as exc:
+                raise UpstreamError(errors.STREAM_CUT, f"The connection to the model server broke ({_describe(exc)}).") from None
+            timeout = asyncio.timeout(config.idle_timeout)
+            kind = errors.IDLE_TIMEOUT
+            data = sse.data
+            if not data or data.startswith("[DONE]"):
+                continue
+            event = parse_event(data)
+            saw_terminal = saw_terminal or event.is_terminal
+            saw_error = saw_error or event.type == "error"
+            yield event
+    finally:
+        await lines.aclose()
+    if not saw_terminal and not saw_error:
+        raise UpstreamError(errors.STREAM_CUT, "The model server ended the stream before the answer was finished.")
+
+
+def _timeout_message(kind: str, config: UpstreamConfig) -> str:
+    if kind == errors.FIRST_EVENT_TIMEOUT:
+        return f"The model server sent nothing for {config.first_event_timeout:g} s."
+    return f"The model server stopped sending for {config.idle_timeout:g} s."
+
+
+async def _http_error(response: httpx.Response, deadline: float) -> UpstreamError:
+    """Read the JSON error envelope `{"error": {...}}` of a non-200 answer (§8.2)."""
+    try:
+        async with asyncio.timeout_at(max(deadline, asyncio.get_running_loop().time() + 5)):
+            raw = await response.aread()
+    except (TimeoutError, httpx.HTTPError):
+        raw = b""
+    code, message = None, None
+    try:
+        payload = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        payload = None
+    if isinstance(payload, dict):
+        error = payload.get("error", payload)
+        if isinstance(error, dict):
+            code = error.get("code") or error.get("type")
+            message = error.get("message")
+        elif isinstance(error, str):
+            message = error
+    if not message:
+        message = raw[:300].decode("utf-8", "replace").strip() or response.reason_phrase or "error"
+    return UpstreamError(
+        errors.HTTP,
+        str(message),
+        status=response.status_code,
+        code=str(code) if code is not None else None,
+        retry_after=_retry_after(response.headers),
+    )
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """`retry-after-ms`, then `retry-after` in seconds or as an HTTP date."""
+    if ms := headers.get("retry-after-ms"):
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _backoff(attempt: int) -> float:
+    base = min(8.0, 0.5 * 2**attempt)
+    return base * (1 - random.random() * 0.25)
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
