@@ -113,9 +113,7 @@ def checkpoint_turn(*, message_id: int, snapshot: TurnSnapshot, lease_owner: str
 
 
 @transaction.atomic
-def finish_turn(
-    *, message_id: int, snapshot: TurnSnapshot, input_chars: int = 0
-) -> Message:
+def finish_turn(*, message_id: int, snapshot: TurnSnapshot, input_chars: int = 0) -> Message:
     """Store the final answer and its usage row together."""
     message = Message.objects.select_for_update().select_related("conversation").get(pk=message_id)
     for name, value in _message_fields(snapshot).items():

@@ -174,7 +174,7 @@ CHAT_CHECKPOINT_INTERVAL = env_float("CHAT_CHECKPOINT_SECONDS", 2.0, minimum=0.1
 TURN_LEASE_SECONDS = env_float("TURN_LEASE_SECONDS", 30.0, minimum=1.0)
 
 # --- Embedded local model ---
-LOCAL_MODEL_AUTOSTART = env_bool("LOCAL_MODEL_AUTOSTART", True)
+LOCAL_MODEL_PRELOAD = env_bool("LOCAL_MODEL_PRELOAD", False)
 LOCAL_MODEL_THREADS = env_int("LOCAL_MODEL_THREADS", 2, minimum=1)
 LOCAL_MODEL_PARALLEL = env_int("LOCAL_MODEL_PARALLEL", 4, minimum=1)
 LOCAL_MODEL_STATE_FILE = Path(env_str("LOCAL_MODEL_STATE_FILE", str(RUN_DIR / "local-model.json")))

@@ -65,7 +65,7 @@ class TurnRunner:
         self._write_failed: BaseException | None = None
         self._last_flush = -1e9
         self._flush_timer: asyncio.TimerHandle | None = None
-        self._last_checkpoint = 0.0
+        self._checkpoint_due = 0.0  # loop time; 0 = at the first chance
         self._checkpoint: asyncio.Task[Any] | None = None
 
     # --- control ---
@@ -129,9 +129,12 @@ class TurnRunner:
                 if self.first_token_at is None and self.state.text:
                     self.first_token_at = timezone.now()
                     structural = True  # the first token goes out at once
+                    self._checkpoint_due = 0.0  # and is saved at once: the row shows it streaming
                 self._after_event(loop.time(), structural)
             if not self.state.is_final:
-                self.state.fail("stream_cut", "The model server ended the stream without a final status.")
+                self.state.fail(
+                    "stream_cut", "The model server ended the stream without a final status."
+                )
         except UpstreamError as err:
             self.state.fail(err.error_code, err.message)
         finally:
@@ -151,11 +154,9 @@ class TurnRunner:
         elif self._flush_timer is None:
             loop = asyncio.get_running_loop()
             self._flush_timer = loop.call_at(self._last_flush + self.flush_interval, self._flush)
-        if self.started is not None and self._checkpoint is None:
-            due = self._last_checkpoint == 0.0 or now - self._last_checkpoint >= self.checkpoint_interval
-            if due:
-                self._last_checkpoint = now
-                self._checkpoint = asyncio.create_task(self._save_checkpoint())
+        if self.started is not None and self._checkpoint is None and now >= self._checkpoint_due:
+            self._checkpoint_due = now + self.checkpoint_interval
+            self._checkpoint = asyncio.create_task(self._save_checkpoint())
 
     def _flush(self) -> None:
         """Publish what changed since the last frame (leading edge: at once if quiet)."""

@@ -121,14 +121,19 @@ class TurnState:
             self._item_event(event)
         elif kind in ("response.content_part.added", "response.content_part.done"):
             self._content_part(event)
-        elif kind in ("response.reasoning_summary_part.added", "response.reasoning_summary_part.done"):
+        elif kind in (
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_part.done",
+        ):
             self._summary_part(event)
         elif kind == "response.output_text.annotation.added":
             self._annotation(event)
         elif kind == "error":
             self._error(event)
         elif kind == MALFORMED:
-            self.warnings.append(f"Skipped a malformed event from the model server: {event.message}")
+            self.warnings.append(
+                f"Skipped a malformed event from the model server: {event.message}"
+            )
             self._changes.status = True
         else:
             self._progress(event)

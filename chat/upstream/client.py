@@ -18,11 +18,12 @@ from typing import Any
 import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
-from httpx_sse import EventSource, SSEError
+from httpx_sse import SSEError
 
 from chat.upstream import errors
 from chat.upstream.errors import UpstreamError
 from chat.upstream.events import StreamEvent, parse_event
+from chat.upstream.sse import aiter_sse_data
 
 log = logging.getLogger(__name__)
 
@@ -194,18 +195,24 @@ async def _send(
         async with asyncio.timeout_at(deadline):
             return await client.send(request, stream=True)
     except TimeoutError:
-        raise UpstreamError(errors.FIRST_EVENT_TIMEOUT, "The model server did not answer in time.") from None
-    except httpx.ConnectTimeout as exc:
-        raise UpstreamError(errors.CONNECT_TIMEOUT, f"Connecting to the model server timed out ({exc}).") from None
+        raise UpstreamError(
+            errors.FIRST_EVENT_TIMEOUT, "The model server did not answer in time."
+        ) from None
     except httpx.HTTPError as exc:
-        raise UpstreamError(errors.CONNECT, f"Could not reach the model server ({_describe(exc)}).") from None
+        if _is_timeout(exc):
+            raise UpstreamError(
+                errors.CONNECT_TIMEOUT, "Connecting to the model server timed out."
+            ) from None
+        raise UpstreamError(
+            errors.CONNECT, f"Could not reach the model server ({_describe(exc)})."
+        ) from None
 
 
 async def _read_events(
     response: httpx.Response, config: UpstreamConfig, first_deadline: float
 ) -> AsyncIterator[StreamEvent]:
     """Yield parsed events; the timeout wraps only the read, never our caller's work."""
-    lines = EventSource(response).aiter_sse()
+    lines = aiter_sse_data(response)
     saw_terminal = saw_error = False
     timeout = asyncio.timeout_at(first_deadline)
     kind = errors.FIRST_EVENT_TIMEOUT
@@ -213,18 +220,22 @@ async def _read_events(
         while True:
             try:
                 async with timeout:
-                    sse = await anext(lines)
+                    data = await anext(lines)
             except StopAsyncIteration:
                 break
             except TimeoutError:
                 raise UpstreamError(kind, _timeout_message(kind, config)) from None
             except SSEError as exc:
-                raise UpstreamError(errors.PROTOCOL, f"The model server did not send an event stream ({exc}).") from None
+                raise UpstreamError(
+                    errors.PROTOCOL, f"The model server did not send an event stream ({exc})."
+                ) from None
             except httpx.HTTPError as exc:
-                raise UpstreamError(errors.STREAM_CUT, f"The connection to the model server broke ({_describe(exc)}).") from None
+                raise UpstreamError(
+                    errors.STREAM_CUT,
+                    f"The connection to the model server broke ({_describe(exc)}).",
+                ) from None
             timeout = asyncio.timeout(config.idle_timeout)
             kind = errors.IDLE_TIMEOUT
-            data = sse.data
             if not data or data.startswith("[DONE]"):
                 continue
             event = parse_event(data)
@@ -234,7 +245,9 @@ async def _read_events(
     finally:
         await lines.aclose()
     if not saw_terminal and not saw_error:
-        raise UpstreamError(errors.STREAM_CUT, "The model server ended the stream before the answer was finished.")
+        raise UpstreamError(
+            errors.STREAM_CUT, "The model server ended the stream before the answer was finished."
+        )
 
 
 def _timeout_message(kind: str, config: UpstreamConfig) -> str:
@@ -297,6 +310,14 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 def _backoff(attempt: int) -> float:
     base = min(8.0, 0.5 * 2**attempt)
     return base * (1 - random.random() * 0.25)
+
+
+def _is_timeout(exc: httpx.HTTPError) -> bool:
+    """httpx-aiohttp maps a refused connection to ConnectTimeout; ask the aiohttp cause."""
+    cause = exc.__cause__
+    if cause is not None:
+        return isinstance(cause, TimeoutError) or "Timeout" in type(cause).__name__
+    return isinstance(exc, httpx.TimeoutException)
 
 
 def _describe(exc: Exception) -> str:

@@ -5,7 +5,6 @@ import json
 import sys
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -48,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("prompt", help="what to ask")
         parser.add_argument("--conversation", type=int, help="continue this conversation id")
         parser.add_argument("--user", help="username to store the turn under (default: cli)")
-        parser.add_argument("--model", help=f"model name (default: CHAT_MODEL)")
+        parser.add_argument("--model", help="model name (default: CHAT_MODEL)")
         parser.add_argument("--json", action="store_true", help="print a JSON summary last")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -56,7 +55,10 @@ class Command(BaseCommand):
         model = options["model"] or settings.CHAT_MODEL
         try:
             plan = services.plan_turn(
-                user=user, conversation_id=options["conversation"], text=options["prompt"], model=model
+                user=user,
+                conversation_id=options["conversation"],
+                text=options["prompt"],
+                model=model,
             )
         except services.TurnRejected as exc:
             self.stderr.write(str(exc))
@@ -154,7 +156,9 @@ def _item_summary(item: dict[str, Any]) -> dict[str, Any]:
         if item["reasoning"]:
             out["reasoning"] = item["reasoning"]
     elif item.get("call_id") or item["type"].endswith("_call"):
-        out.update(name=item.get("name"), call_id=item.get("call_id"), arguments=item.get("arguments"))
+        out.update(
+            name=item.get("name"), call_id=item.get("call_id"), arguments=item.get("arguments")
+        )
         if item.get("input"):
             out["input"] = item["input"]
     return out
@@ -164,7 +168,9 @@ def describe(runner: TurnRunner, snapshot: TurnSnapshot) -> str:
     assert runner.started is not None
     parts = [snapshot.status, snapshot.model or runner.plan.model]
     if snapshot.usage is not None:
-        parts.append(f"{snapshot.usage.input_tokens} in / {snapshot.usage.output_tokens} out tokens")
+        parts.append(
+            f"{snapshot.usage.input_tokens} in / {snapshot.usage.output_tokens} out tokens"
+        )
     parts.append(f"conversation {runner.started.conversation_id}")
     line = "[" + " · ".join(parts) + "]"
     for item in snapshot.items:

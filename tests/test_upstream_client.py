@@ -1,0 +1,280 @@
+"""The upstream client against a real loopback HTTP server: recordings and faults."""
+
+import asyncio
+import time
+
+import pytest
+
+from chat.turns.state import TurnState
+from chat.upstream import errors
+from chat.upstream.client import UpstreamConfig, close_shared_client, stream_response
+from chat.upstream.errors import UpstreamError
+from tests import fake_upstream as fake
+from tests.fixtures import JSONL, NOT_RESPONSES, RAW_SSE, expected
+
+BODY = {"model": "m", "input": [{"role": "user", "content": "hi"}]}
+QUOTA = {"error": {"message": "quota", "type": "insufficient_quota", "code": "insufficient_quota"}}
+SERVER_ERROR = {"error": {"message": "oops", "type": "server_error", "code": None}}
+
+
+@pytest.fixture
+def server():
+    with fake.FakeUpstream() as upstream:
+        yield upstream
+
+
+def config(server, **overrides) -> UpstreamConfig:
+    options = dict(
+        base_url=server.base_url,
+        api_key="k",
+        connect_timeout=1.0,
+        first_event_timeout=3.0,
+        idle_timeout=3.0,
+        max_retries=2,
+        max_retry_wait=1.0,
+    )
+    return UpstreamConfig(**{**options, **overrides})
+
+
+async def collect(cfg: UpstreamConfig) -> TurnState:
+    state = TurnState()
+    try:
+        async for event in stream_response(BODY, config=cfg):
+            state.apply(event)
+    finally:
+        await close_shared_client()
+    return state
+
+
+async def failure(cfg: UpstreamConfig) -> tuple[UpstreamError, TurnState]:
+    state = TurnState()
+    with pytest.raises(UpstreamError) as caught:
+        try:
+            async for event in stream_response(BODY, config=cfg):
+                state.apply(event)
+        finally:
+            await close_shared_client()
+    return caught.value, state
+
+
+@pytest.mark.parametrize("name", [n for n in RAW_SSE if n not in NOT_RESPONSES])
+async def test_raw_sse_recording_byte_for_byte(server, name):
+    server.enqueue(fake.sse_file(name))
+    state = await collect(config(server))
+    truth = expected(name)
+    assert (state.status, state.text, state.error_code) == (
+        truth.status,
+        truth.text,
+        truth.error_code,
+    )
+    assert state.response_id == truth.response_id
+
+
+@pytest.mark.parametrize("name", JSONL)
+@pytest.mark.parametrize("event_lines", [True, False], ids=["event-lines", "data-only"])
+async def test_jsonl_recording_as_sse(server, name, event_lines):
+    server.enqueue(fake.jsonl_file(name, event_lines=event_lines, done_sentinel=not event_lines))
+    state = await collect(config(server))
+    truth = expected(name)
+    assert (state.status, state.text, state.error_code) == (
+        truth.status,
+        truth.text,
+        truth.error_code,
+    )
+    if truth.usage:
+        assert state.usage.total_tokens == truth.usage["total_tokens"]
+
+
+async def test_request_carries_stream_flag_and_bearer_key(server):
+    server.enqueue(fake.jsonl_file("gpt5_moderation_stream.jsonl"))
+    await collect(config(server))
+    request = server.requests[-1]
+    assert request["json"]["stream"] is True
+    assert request["json"]["input"] == BODY["input"]
+    assert request["headers"]["authorization"] == "Bearer k"
+
+
+async def test_chat_completions_stream_is_a_clear_failure(server):
+    server.enqueue(fake.sse_file("llamacpp_smollm2_chat_completions.sse"))
+    err, _ = await failure(config(server, max_retries=0))
+    assert err.kind == errors.STREAM_CUT
+
+
+async def test_connection_refused(server):
+    port = server.port
+    server.close()
+    cfg = UpstreamConfig(base_url=f"http://127.0.0.1:{port}/v1", max_retries=1, max_retry_wait=0.1)
+    started = time.monotonic()
+    err, _ = await failure(cfg)
+    assert err.kind == errors.CONNECT
+    assert "Could not reach" in err.message
+    assert time.monotonic() - started < 3
+
+
+async def test_401_is_not_retried(server):
+    server.enqueue(
+        fake.http_error(
+            401, {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
+        )
+    )
+    server.enqueue(fake.jsonl_file("gpt5_moderation_stream.jsonl"))
+    err, _ = await failure(config(server))
+    assert (err.status, err.code) == (401, "invalid_api_key")
+    assert "Incorrect API key" in err.message
+    assert len([r for r in server.requests if r["method"] == "POST"]) == 1
+
+
+async def test_429_with_retry_after_then_success(server):
+    server.enqueue(
+        fake.http_error(
+            429,
+            {"error": {"message": "slow down", "code": "rate_limit_exceeded"}},
+            headers={"retry-after": "0.2"},
+        )
+    )
+    server.enqueue(fake.jsonl_file("gpt5_moderation_stream.jsonl"))
+    started = time.monotonic()
+    state = await collect(config(server))
+    assert state.text == "Paris."
+    assert time.monotonic() - started >= 0.2  # it waited as told
+    assert len([r for r in server.requests if r["method"] == "POST"]) == 2
+
+
+async def test_429_retry_after_longer_than_we_wait_is_reported(server):
+    server.enqueue(
+        fake.http_error(
+            429,
+            {"error": {"message": "later", "code": "rate_limit_exceeded"}},
+            headers={"retry-after": "30"},
+        )
+    )
+    err, _ = await failure(config(server))
+    assert (err.status, err.retry_after) == (429, 30.0)
+
+
+async def test_insufficient_quota_429_is_not_retried(server):
+    server.enqueue(fake.http_error(429, QUOTA, headers={"retry-after": "0"}))
+    err, _ = await failure(config(server))
+    assert err.code == "insufficient_quota"
+    assert len([r for r in server.requests if r["method"] == "POST"]) == 1
+
+
+async def test_500_then_success(server):
+    server.enqueue(fake.http_error(500, SERVER_ERROR, headers={"retry-after-ms": "10"}))
+    server.enqueue(fake.sse_file("gpt5_function_call_stream.sse"))
+    state = await collect(config(server))
+    assert state.status == "completed"
+    assert state.items[-1].name == "get_weather"
+
+
+async def test_retries_are_bounded(server):
+    for _ in range(3):
+        server.enqueue(fake.http_error(503, "overloaded", headers={"retry-after": "0"}))
+    err, _ = await failure(config(server, max_retries=2))
+    assert err.status == 503
+    assert err.message == "overloaded"
+    assert len([r for r in server.requests if r["method"] == "POST"]) == 3
+
+
+async def test_stall_mid_stream_hits_the_idle_timeout_and_is_not_retried(server):
+    frames = [
+        {
+            "type": "response.created",
+            "sequence_number": 0,
+            "response": {"id": "r1", "status": "in_progress"},
+        },
+        {"type": "response.output_text.delta", "sequence_number": 1, "delta": "half an ans"},
+    ]
+    server.enqueue(fake.events(frames, end="stall"))
+    err, state = await failure(config(server, idle_timeout=0.3))
+    assert err.kind == errors.IDLE_TIMEOUT
+    assert state.text == "half an ans"  # what arrived is kept
+    assert len([r for r in server.requests if r["method"] == "POST"]) == 1
+
+
+async def test_no_first_event_hits_the_first_event_timeout(server):
+    server.enqueue(fake.events([], end="stall"))
+    err, _ = await failure(config(server, first_event_timeout=0.3, max_retries=0))
+    assert err.kind == errors.FIRST_EVENT_TIMEOUT
+
+
+async def test_stream_cut_without_terminal_event(server):
+    frames = [{"type": "response.output_text.delta", "delta": "abc"}]
+    server.enqueue(fake.events(frames, end="cut"))
+    err, state = await failure(config(server))
+    assert err.kind == errors.STREAM_CUT
+    assert state.text == "abc"
+
+
+async def test_stream_closed_cleanly_but_early_is_a_cut(server):
+    server.enqueue(fake.events([{"type": "response.output_text.delta", "delta": "abc"}]))
+    err, _ = await failure(config(server))
+    assert err.kind == errors.STREAM_CUT
+
+
+async def test_malformed_json_line_is_skipped_and_reported(server):
+    frames = [
+        {"type": "response.output_text.delta", "delta": "a"},
+        "data: {not json\n\n",
+        {"type": "response.output_text.delta", "delta": "b"},
+        {
+            "type": "response.completed",
+            "response": {
+                "status": "completed",
+                "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
+            },
+        },
+    ]
+    server.enqueue(fake.events(frames))
+    state = await collect(config(server))
+    assert state.status == "completed"
+    assert state.text == "ab"
+    assert "malformed" in state.warnings[0]
+
+
+async def test_comments_multiline_data_and_done_sentinel(server):
+    frames = [
+        ": keep-alive\n\n",
+        'data: {"type":"response.output_text.delta",\ndata: "delta":"multi"}\n\n',
+        {"type": "response.completed", "response": {"status": "completed"}},
+        "data: [DONE]\n\n",
+    ]
+    server.enqueue(fake.events(frames))
+    state = await collect(config(server))
+    assert (state.status, state.text) == ("completed", "multi")
+
+
+async def test_nested_error_frame_then_response_failed(server):
+    server.enqueue(fake.sse_file("gpt5_error_insufficient_quota_stream.sse"))
+    state = await collect(config(server))
+    assert state.status == "failed"
+    assert state.error_code == "insufficient_quota"
+
+
+async def test_llamacpp_error_then_close_is_not_a_cut(server):
+    frames = [
+        {"type": "response.output_text.delta", "delta": "a"},
+        'data: {"error":{"code":500,"message":"context full"}}\n\n',
+    ]
+    server.enqueue(fake.events(frames))
+    state = await collect(config(server))
+    assert state.error_message == "context full"
+
+
+async def test_cancelling_closes_the_connection_at_once(server):
+    server.enqueue(fake.text_stream("x" * 400, chunk=4, delay=0.05))
+    cfg = config(server)
+    received = asyncio.Event()
+
+    async def consume():
+        async for _ in stream_response(BODY, config=cfg):
+            received.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(received.wait(), 3)
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 0.5
+    await close_shared_client()
