@@ -1,7 +1,10 @@
-from django.urls import path
+from django.urls import include, path
 
 from chat import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("c/new/", views.new_conversation, name="new_conversation"),
+    path("c/<int:conversation_id>/", views.conversation, name="conversation"),
 ]

@@ -112,6 +112,7 @@ class TurnRunner:
                 self.started = write.result()
                 if self.on_started is not None:
                     self.on_started(self.started)
+                self._flush()  # what arrived while the rows were written
             return
         self._write_failed = write.exception()
         if self._task is not None and not self._task.done():
@@ -163,6 +164,8 @@ class TurnRunner:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
+        if self.started is None:
+            return  # frames need the message id: changes wait in the state until then
         changes = self.state.take_changes()
         if not changes:
             return

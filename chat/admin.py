@@ -1,0 +1,48 @@
+"""Admin: conversations with their messages, and the usage ledger."""
+
+from django.contrib import admin
+
+from chat.models import Conversation, Message, UsageRecord
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = ("role", "status", "text", "model", "error_code", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ("id", "title", "owner", "created_at", "updated_at")
+    list_filter = ("owner",)
+    search_fields = ("title", "messages__text")
+    inlines = [MessageInline]
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "conversation", "role", "status", "model", "created_at")
+    list_filter = ("status", "role", "model")
+    search_fields = ("text", "response_id")
+    readonly_fields = ("items", "warnings", "lease_owner", "lease_expires_at")
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "user",
+        "model",
+        "status",
+        "input_tokens",
+        "cached_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+        "estimated",
+    )
+    list_filter = ("model", "status", "estimated", "user")
+    date_hierarchy = "created_at"

@@ -1,0 +1,167 @@
+"""The conversation socket: authorise, validate, delegate to the registry, forward frames.
+
+It never owns a stream: a turn belongs to the registry, and a closing socket only stops
+watching.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from pydantic import ValidationError
+
+from chat import services
+from chat.commands import MAX_FRAME_BYTES, Retry, Send, Stop, command_adapter
+from chat.models import Conversation, Message
+from chat.turns import frames
+from chat.turns.registry import registry
+
+log = logging.getLogger(__name__)
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await _may_use(user, self.conversation_id):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.user = user
+        self.user_id = user.pk
+        self.floor = 0
+        self.outbox: asyncio.Queue[str] = asyncio.Queue()
+        await self.accept()
+        self.writer = asyncio.create_task(self._write_frames())
+        attached = registry().attach(self.conversation_id, self)
+        if attached is not None:
+            self.floor, html = attached
+            self.outbox.put_nowait(html + frames.turn_controls_frame(live=True))
+        else:
+            await self._send_latest_answer()
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "writer"):
+            return
+        registry().detach(self.conversation_id, self)
+        self.writer.cancel()
+
+    # --- frames out ---
+    def deliver(self, seq: int, html: str) -> None:
+        if seq and seq <= self.floor:
+            return  # the snapshot this socket rendered already has it
+        self.outbox.put_nowait(html)
+
+    async def _write_frames(self) -> None:
+        while True:
+            html = await self.outbox.get()
+            await self.send(text_data=html)
+
+    async def _send_latest_answer(self) -> None:
+        """The page may have been rendered while a turn was live; send how it ended."""
+        message = await _latest_answer(self.conversation_id)
+        if message is not None:
+            self.outbox.put_nowait(
+                frames.stored_message_frame(message) + frames.turn_controls_frame(message.is_live)
+            )
+
+    # --- commands in ---
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+            self._error("That message is too large to send.")
+            return
+        try:
+            command = command_adapter.validate_json(text_data)
+        except ValidationError as exc:
+            self._error(_explain(exc))
+            return
+        if isinstance(command, Stop):
+            if not registry().cancel(self.conversation_id):
+                self._error("There is no answer being written to stop.")
+        elif isinstance(command, Send):
+            await self._start(command.message, reset_composer=True)
+        elif isinstance(command, Retry):
+            text = await _question_for(self.conversation_id, command.message)
+            if text is None:
+                self._error("That answer cannot be retried.")
+            else:
+                await self._start(text, reset_composer=False)
+
+    async def _start(self, text: str, *, reset_composer: bool) -> None:
+        try:
+            plan = await sync_to_async(services.plan_turn)(
+                user=self.user,
+                conversation_id=self.conversation_id,
+                text=text,
+                model=settings.CHAT_MODEL,
+            )
+            await registry().start(plan)
+        except services.TurnRejected as exc:
+            self._error(str(exc))
+            return
+        except Exception:
+            log.exception("could not start a turn in conversation %s", self.conversation_id)
+            self._error("The answer could not be started. Please try again.")
+            return
+        reset = (
+            frames.composer_reset_frame(settings.CHAT_MAX_MESSAGE_CHARS) if reset_composer else ""
+        )
+        self.outbox.put_nowait(reset + frames.composer_error_frame(""))
+
+    def _error(self, message: str) -> None:
+        self.outbox.put_nowait(frames.composer_error_frame(message))
+
+
+def _explain(exc: ValidationError) -> str:
+    first: dict[str, Any] = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return "The browser sent something that is not JSON."
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return "Unknown command: expected send, stop or retry."
+    if first["type"] == "string_too_long":
+        return "That message is too long to send."
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"Bad command ({where}: {first['msg']})."
+
+
+@sync_to_async
+def _may_use(user: Any, conversation_id: int) -> bool:
+    return Conversation.objects.filter(pk=conversation_id, owner=user).exists()
+
+
+@sync_to_async
+def _latest_answer(conversation_id: int) -> Message | None:
+    return (
+        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
+        .prefetch_related("usage_records")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+@sync_to_async
+def _question_for(conversation_id: int, answer_id: int) -> str | None:
+    """The person's message that the given answer replied to."""
+    answer = Message.objects.filter(
+        pk=answer_id, conversation_id=conversation_id, role=Message.Role.ASSISTANT
+    ).first()
+    if answer is None or answer.is_live:
+        return None
+    question = (
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            role=Message.Role.USER,
+            created_at__lte=answer.created_at,
+            id__lt=answer.pk,
+        )
+        .order_by("-id")
+        .first()
+    )
+    return question.text if question else None

@@ -1,0 +1,243 @@
+"""What templates show for a message, from a stored Message or a live TurnState alike.
+
+Element ids are the wire contract with the browser: the relay appends streamed text to
+`m{message}-i{item}-{field}-{index}` and replaces `m{message}-i{item}`, `m{message}-status`, ...
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.safestring import SafeString
+
+from chat.models import Message
+from chat.rendering import render_markdown, render_plain
+from chat.turns.snapshot import TurnSnapshot
+
+STATUS_LABELS = {
+    "queued": "Queued",
+    "streaming": "Writing…",
+    "completed": "Completed",
+    "incomplete": "Incomplete",
+    "failed": "Failed",
+    "cancelled": "Stopped",
+    "interrupted": "Interrupted",
+}
+HOSTED_TOOL_LABELS = {
+    "web_search_call": "Web search",
+    "file_search_call": "File search",
+    "code_interpreter_call": "Code interpreter",
+    "image_generation_call": "Image generation",
+    "mcp_call": "MCP tool",
+    "mcp_list_tools": "MCP tool list",
+    "shell_call": "Shell",
+    "local_shell_call": "Shell",
+    "computer_call": "Computer use",
+}
+TOOL_CALL_TYPES = {"function_call", "custom_tool_call", "mcp_call"}
+
+
+def dom_id(message_id: int, position: int | None = None, name: str = "", index: int = 0) -> str:
+    if position is None:
+        return f"m{message_id}"
+    base = f"m{message_id}-i{position}"
+    return f"{base}-{name}-{index}" if name else base
+
+
+@dataclass
+class Slot:
+    """One piece of streamed text with the id the relay appends to."""
+
+    id: str
+    html: SafeString
+    kind: str = "output_text"
+
+
+@dataclass
+class ItemView:
+    id: str
+    type: str
+    kind: str  # message | reasoning | tool_call | hosted | unknown
+    status: str | None
+    parts: list[Slot] = field(default_factory=list)
+    summary: list[Slot] = field(default_factory=list)
+    reasoning: list[Slot] = field(default_factory=list)
+    arguments: Slot | None = None
+    name: str | None = None
+    label: str = ""
+    detail: str = ""
+    sources: list[dict[str, str]] = field(default_factory=list)
+    raw_json: str = ""
+
+
+@dataclass
+class MessageView:
+    id: int
+    role: str
+    status: str
+    status_label: str
+    live: bool
+    items: list[ItemView]
+    user_html: SafeString | None = None
+    error_code: str = ""
+    error_message: str = ""
+    incomplete_reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+    model: str = ""
+    usage: dict[str, Any] | None = None
+    ttft_ms: int | None = None
+    duration_ms: int | None = None
+    retry_allowed: bool = False
+
+
+def item_view(message_id: int, position: int, item: dict[str, Any], final: bool) -> ItemView:
+    kind = _kind(item["type"])
+    view = ItemView(
+        id=dom_id(message_id, position), type=item["type"], kind=kind, status=item.get("status")
+    )
+    if kind == "message":
+        view.parts = [
+            Slot(
+                dom_id(message_id, position, "text" if p["kind"] != "refusal" else "refusal", i),
+                render_markdown(p["text"])
+                if final and p["kind"] != "refusal"
+                else render_plain(p["text"]),
+                p["kind"],
+            )
+            for i, p in enumerate(item.get("parts", []))
+        ]
+        view.sources = _sources(item.get("parts", []))
+    elif kind == "reasoning":
+        view.summary = _slots(message_id, position, "summary", item.get("summary", []), final)
+        view.reasoning = _slots(message_id, position, "reasoning", item.get("reasoning", []), False)
+    elif kind == "tool_call":
+        field_name = "input" if item["type"] == "custom_tool_call" else "arguments"
+        view.name = item.get("name")
+        view.arguments = Slot(
+            dom_id(message_id, position, field_name, 0), render_plain(item.get(field_name) or "")
+        )
+    elif kind == "hosted":
+        view.label = HOSTED_TOOL_LABELS.get(item["type"], item["type"])
+        view.detail = _hosted_detail(item)
+        if item["type"] == "code_interpreter_call":
+            view.arguments = Slot(
+                dom_id(message_id, position, "code", 0), render_plain(item.get("code") or "")
+            )
+    else:
+        view.raw_json = json.dumps(item.get("raw") or {}, indent=2, ensure_ascii=False)[:4000]
+    return view
+
+
+def message_view(message: Message) -> MessageView:
+    """A stored message, rendered as final (markdown) unless it is still live."""
+    final = not message.is_live
+    items = [item_view(message.pk, i, it, final) for i, it in enumerate(message.items or [])]
+    if message.role == Message.Role.ASSISTANT and not items and message.text:
+        # Rows checkpointed without items still show their text.
+        items = [
+            item_view(
+                message.pk,
+                0,
+                {"type": "message", "parts": [{"kind": "output_text", "text": message.text}]},
+                final,
+            )
+        ]
+    view = MessageView(
+        id=message.pk,
+        role=message.role,
+        status=message.status,
+        status_label=STATUS_LABELS.get(message.status, message.status),
+        live=message.is_live,
+        items=items,
+        user_html=render_plain(message.text) if message.role == Message.Role.USER else None,
+        error_code=message.error_code,
+        error_message=message.error_message,
+        incomplete_reason=message.incomplete_reason,
+        warnings=list(message.warnings or []),
+        model=message.model,
+        retry_allowed=message.status in ("failed", "interrupted", "incomplete", "cancelled"),
+    )
+    usage = _usage_of(message)
+    view.usage = usage
+    view.ttft_ms = _ms(message.queued_at, message.first_token_at)
+    view.duration_ms = _ms(message.queued_at, message.done_at)
+    return view
+
+
+def live_message_view(message_id: int, snapshot: TurnSnapshot, model: str) -> MessageView:
+    """A turn in flight: text as escaped plain text (markdown comes with the final render)."""
+    return MessageView(
+        id=message_id,
+        role="assistant",
+        status=snapshot.status,
+        status_label=STATUS_LABELS.get(snapshot.status, snapshot.status),
+        live=snapshot.status in ("queued", "streaming"),
+        items=[item_view(message_id, i, it, False) for i, it in enumerate(snapshot.items)],
+        error_code=snapshot.error_code or "",
+        error_message=snapshot.error_message or "",
+        warnings=list(snapshot.warnings),
+        model=snapshot.model or model,
+    )
+
+
+def _kind(item_type: str) -> str:
+    if item_type in ("message", "reasoning"):
+        return item_type
+    if item_type in TOOL_CALL_TYPES:
+        return "tool_call"
+    if item_type in HOSTED_TOOL_LABELS:
+        return "hosted"
+    return "unknown"
+
+
+def _slots(message_id: int, position: int, name: str, texts: list[str], final: bool) -> list[Slot]:
+    return [
+        Slot(
+            dom_id(message_id, position, name, i), render_markdown(t) if final else render_plain(t)
+        )
+        for i, t in enumerate(texts)
+    ]
+
+
+def _sources(parts: list[dict[str, Any]]) -> list[dict[str, str]]:
+    seen: dict[str, dict[str, str]] = {}
+    for part in parts:
+        for note in part.get("annotations", []):
+            url = note.get("url")
+            if isinstance(url, str) and url.startswith(("https://", "http://")) and url not in seen:
+                seen[url] = {"url": url, "title": str(note.get("title") or url)}
+    return list(seen.values())
+
+
+def _hosted_detail(item: dict[str, Any]) -> str:
+    action = (item.get("raw") or {}).get("action") or {}
+    if isinstance(action, dict) and isinstance(action.get("query"), str):
+        return action["query"]
+    queries = (item.get("raw") or {}).get("queries")
+    if isinstance(queries, list) and queries:
+        return ", ".join(str(q) for q in queries[:3])
+    return ""
+
+
+def _usage_of(message: Message) -> dict[str, Any] | None:
+    records = getattr(message, "prefetched_usage", None)
+    if records is None:
+        records = (
+            list(message.usage_records.all()) if message.pk and message.role == "assistant" else []
+        )
+    if not records:
+        return None
+    record = records[0]
+    return {
+        "input": record.input_tokens,
+        "cached": record.cached_tokens,
+        "output": record.output_tokens,
+        "reasoning": record.reasoning_tokens,
+        "estimated": record.estimated,
+    }
+
+
+def _ms(start: Any, end: Any) -> int | None:
+    if start is None or end is None:
+        return None
+    return max(0, int((end - start).total_seconds() * 1000))

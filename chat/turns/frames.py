@@ -1,0 +1,105 @@
+"""HTML fragments for the relay. Every top-level element is swapped by htmx by id (hx-ws-2).
+
+Streamed text is appended as escaped text (`beforeend`); items that are new or changed
+are rendered whole from the same template partials the page uses.
+"""
+
+from django.template.loader import render_to_string
+from django.utils.html import escape, format_html
+
+from chat.models import Message
+from chat.presenters import MessageView, dom_id, item_view, live_message_view, message_view
+from chat.turns.snapshot import TurnSnapshot
+from chat.turns.state import Changes, TurnState
+
+PAGE = "chat/conversation.html"
+
+
+def partial(name: str, context: dict) -> str:
+    return render_to_string(f"{PAGE}#{name}", context)
+
+
+def oob(html: str, how: str = "true") -> str:
+    """Mark the first element of `html` as an out-of-band swap."""
+    head, sep, rest = html.lstrip().partition(" ")
+    return f'{head} hx-swap-oob="{how}"{sep}{rest}'
+
+
+def delta_frame(message_id: int, state: TurnState, changes: Changes, rendered_items: int) -> str:
+    """What changed since the last frame: appended text, changed items, the status line."""
+    out: list[str] = []
+    live = live_message_view(message_id, _light_snapshot(state), "")
+    for position in sorted(changes.items):
+        if position >= len(state.items):
+            continue
+        item = item_view(message_id, position, state.items[position].to_dict(), final=False)
+        html = partial("item", {"item": item, "message": live})
+        if position >= rendered_items:
+            out.append(f'<div hx-swap-oob="beforeend:#{dom_id(message_id)}-items">{html}</div>')
+        else:
+            out.append(oob(html))
+    for (position, name, index), text in changes.appended.items():
+        target = dom_id(message_id, position, name, index)
+        out.append(f'<span hx-swap-oob="beforeend:#{target}">{escape(text)}</span>')
+    if changes.status:
+        out.append(oob(partial("status_badge", {"message": live})))
+        out.append(oob(partial("error_box", {"message": live})))
+    return "".join(out)
+
+
+def live_message_frame(message_id: int, snapshot: TurnSnapshot, model: str) -> str:
+    """The whole live message (a tab attaching mid-stream renders this, then goes on)."""
+    view = live_message_view(message_id, snapshot, model)
+    return oob(partial("message", {"message": view}))
+
+
+def stored_message_frame(message: Message) -> str:
+    return oob(partial("message", {"message": message_view(message)}))
+
+
+def appended_message_frame(view: MessageView) -> str:
+    """A message that is new to the page, added at the end of the transcript."""
+    html = partial("message", {"message": view})
+    return f'<div hx-swap-oob="beforeend:#transcript">{html}</div><p id="empty-note" hx-swap-oob="delete"></p>'
+
+
+def turn_controls_frame(live: bool) -> str:
+    return oob(partial("turn_controls", {"live": live}))
+
+
+def composer_reset_frame(max_chars: int) -> str:
+    return oob(partial("composer", {"max_chars": max_chars}))
+
+
+def composer_error_frame(message: str) -> str:
+    return format_html(
+        '<div id="composer-error" class="composer-error" role="alert">{}</div>', message
+    )
+
+
+def announce_frame(text: str) -> str:
+    return format_html(
+        '<div id="sr-announcer" class="visually-hidden" aria-live="polite" aria-atomic="false">{}</div>',
+        text,
+    )
+
+
+def sidebar_dot_frame(conversation_id: int, live: bool) -> str:
+    dot = (
+        '<span class="live-dot" title="An answer is being written" aria-label="answer being written"></span>'
+        if live
+        else ""
+    )
+    return f'<span id="conv-{conversation_id}-dot" class="dot-slot">{dot}</span>'
+
+
+def _light_snapshot(state: TurnState) -> TurnSnapshot:
+    """Status fields only: the status partials need no items."""
+    return TurnSnapshot(
+        status=state.status,
+        text="",
+        items=[],
+        error_code=state.error_code,
+        error_message=state.error_message,
+        warnings=list(state.warnings),
+    )

@@ -1,0 +1,233 @@
+"""The process's live turns and the sockets watching them.
+
+A turn runs as a task owned by this registry, never by a socket: closing every tab leaves
+it running and saving. Frames go straight to the sockets of this process; the channel layer
+is only for other processes (it costs far more per message than a direct call).
+"""
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from typing import Protocol
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from chat.models import Message
+from chat.presenters import STATUS_LABELS, MessageView
+from chat.rendering import render_plain
+from chat.services import StartedTurn, TurnPlan
+from chat.turns import endpoint, frames
+from chat.turns.runner import TurnRunner
+from chat.turns.state import Changes, TurnState
+
+log = logging.getLogger(__name__)
+ANNOUNCE_EVERY = 4.0  # seconds between screen-reader announcements of new text
+
+
+class Watcher(Protocol):
+    user_id: int
+
+    def deliver(self, seq: int, html: str) -> None:
+        """Queue a frame for the socket; frames at or below the socket's floor are dropped."""
+
+
+class LiveTurn:
+    """One running turn: its runner, and the relay that renders frames for its watchers."""
+
+    def __init__(self, registry: "TurnRegistry", plan: TurnPlan, conversation_id: int) -> None:
+        self.registry = registry
+        self.conversation_id = conversation_id
+        self.plan = plan
+        self.runner: TurnRunner | None = None
+        self.message_id: int | None = None
+        self.rendered_items = 0
+        self.task: asyncio.Task | None = None
+        self.started = asyncio.get_running_loop().create_future()
+        self._announced_chars = 0
+        self._announced_at = time.monotonic()
+
+    # --- Publisher protocol, called by the runner ---
+    def publish(self, seq: int, state: TurnState, changes: Changes) -> None:
+        assert self.message_id is not None
+        html = frames.delta_frame(self.message_id, state, changes, self.rendered_items)
+        self.rendered_items = len(state.items)
+        html += self._announcement(state)
+        self.registry.broadcast(self.conversation_id, seq, html)
+
+    def _announcement(self, state: TurnState, final: bool = False) -> str:
+        """Throttled text for the polite live region: new sentences every few seconds."""
+        now = time.monotonic()
+        if not final and now - self._announced_at < ANNOUNCE_EVERY:
+            return ""
+        fresh = state.text[self._announced_chars :]
+        self._announced_chars = len(state.text)
+        self._announced_at = now
+        if final:
+            return frames.announce_frame(f"{fresh} — answer {state.status}.".strip(" —"))
+        return frames.announce_frame(fresh) if fresh.strip() else ""
+
+    def on_started(self, started: StartedTurn) -> None:
+        """Show the new rows before the first frame can refer to them (same loop step)."""
+        self.message_id = started.assistant_message_id
+        user_view, answer_view = pending_views(started, self.plan)
+        html = (
+            frames.appended_message_frame(user_view)
+            + frames.appended_message_frame(answer_view)
+            + frames.turn_controls_frame(live=True)
+        )
+        self.registry.broadcast(self.conversation_id, 0, html)
+        self.registry.notify_user(
+            self.plan.user_id, frames.sidebar_dot_frame(self.conversation_id, True)
+        )
+        if not self.started.done():
+            self.started.set_result(started)
+
+    def snapshot_html(self) -> tuple[int, str]:
+        """The live message as it is now, and the seq it reflects (for attaching sockets)."""
+        assert self.runner is not None and self.message_id is not None
+        snapshot = self.runner.snapshot()
+        return self.runner.seq, frames.live_message_frame(
+            self.message_id, snapshot, self.plan.model
+        )
+
+
+class TurnRegistry:
+    def __init__(self) -> None:
+        self.turns: dict[int, LiveTurn] = {}
+        self.watchers: dict[int, set[Watcher]] = defaultdict(set)
+        self.user_watchers: dict[int, set[Watcher]] = defaultdict(set)
+
+    # --- sockets ---
+    def attach(self, conversation_id: int, watcher: Watcher) -> tuple[int, str] | None:
+        """Join first, then take the snapshot: in one synchronous step nothing can slip between."""
+        self.watchers[conversation_id].add(watcher)
+        self.user_watchers[watcher.user_id].add(watcher)
+        turn = self.turns.get(conversation_id)
+        if turn is None or turn.message_id is None:
+            return None
+        return turn.snapshot_html()
+
+    def detach(self, conversation_id: int, watcher: Watcher) -> None:
+        self.watchers[conversation_id].discard(watcher)
+        self.user_watchers[watcher.user_id].discard(watcher)
+        if not self.watchers[conversation_id]:
+            del self.watchers[conversation_id]
+        if not self.user_watchers[watcher.user_id]:
+            del self.user_watchers[watcher.user_id]
+
+    def broadcast(self, conversation_id: int, seq: int, html: str) -> None:
+        for watcher in list(self.watchers.get(conversation_id, ())):
+            watcher.deliver(seq, html)
+
+    def notify_user(self, user_id: int, html: str) -> None:
+        for watcher in list(self.user_watchers.get(user_id, ())):
+            watcher.deliver(0, html)  # seq 0: not part of any turn's sequence, never dropped
+
+    # --- turns ---
+    def is_live(self, conversation_id: int) -> bool:
+        return conversation_id in self.turns
+
+    async def start(self, plan: TurnPlan) -> StartedTurn:
+        """Start a turn as a task of the registry; returns once its rows are written."""
+        assert plan.conversation_id is not None
+        conversation_id = plan.conversation_id
+        if conversation_id in self.turns:
+            from chat.services import TurnRejected
+
+            raise TurnRejected("A reply is still being written in this conversation.")
+        turn = LiveTurn(self, plan, conversation_id)
+        self.turns[conversation_id] = turn
+        config = await endpoint.upstream_config()
+        turn.runner = TurnRunner(
+            plan=plan, config=config, publisher=turn, on_started=turn.on_started
+        )
+        turn.task = asyncio.create_task(self._run(turn), name=f"turn-{conversation_id}")
+        return await asyncio.shield(turn.started)
+
+    async def _run(self, turn: LiveTurn) -> None:
+        assert turn.runner is not None
+        try:
+            await turn.runner.run()
+        except BaseException as exc:
+            if not turn.started.done():
+                turn.started.set_exception(
+                    exc if isinstance(exc, Exception) else RuntimeError("turn cancelled")
+                )
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            log.exception("turn in conversation %s failed", turn.conversation_id)
+        finally:
+            self.turns.pop(turn.conversation_id, None)
+            await self._announce_end(turn)
+
+    async def _announce_end(self, turn: LiveTurn) -> None:
+        if turn.message_id is None or turn.runner is None:
+            return
+        message = await sync_to_async(_stored_message)(turn.message_id)
+        html = (
+            frames.stored_message_frame(message)
+            + frames.turn_controls_frame(live=False)
+            + turn._announcement(turn.runner.state, final=True)
+        )
+        self.broadcast(turn.conversation_id, turn.runner.seq + 1, html)
+        self.notify_user(turn.plan.user_id, frames.sidebar_dot_frame(turn.conversation_id, False))
+
+    def cancel(self, conversation_id: int) -> bool:
+        turn = self.turns.get(conversation_id)
+        if turn is None or turn.runner is None:
+            return False
+        turn.runner.cancel()
+        return True
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop every turn here and wait (bounded) for them to be saved."""
+        tasks = [t.task for t in self.turns.values() if t.task is not None]
+        for turn in list(self.turns.values()):
+            if turn.runner is not None:
+                turn.runner.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+
+
+def pending_views(started: StartedTurn, plan: TurnPlan) -> tuple[MessageView, MessageView]:
+    """The person's message and the queued answer, built in memory (no query on the hot path)."""
+    user_view = MessageView(
+        id=started.user_message_id,
+        role="user",
+        status="completed",
+        status_label="",
+        live=False,
+        items=[],
+        user_html=render_plain(plan.text),
+    )
+    answer_view = MessageView(
+        id=started.assistant_message_id,
+        role="assistant",
+        status="queued",
+        status_label=STATUS_LABELS["queued"],
+        live=True,
+        items=[],
+        model=plan.model,
+    )
+    return user_view, answer_view
+
+
+def _stored_message(message_id: int) -> Message:
+    return Message.objects.prefetch_related("usage_records").get(pk=message_id)
+
+
+_registry: TurnRegistry | None = None
+
+
+def registry() -> TurnRegistry:
+    """The process's registry (one event loop per server process)."""
+    global _registry
+    if _registry is None:
+        _registry = TurnRegistry()
+    return _registry
+
+
+def max_message_chars() -> int:
+    return settings.CHAT_MAX_MESSAGE_CHARS
