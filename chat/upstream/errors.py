@@ -34,7 +34,8 @@ class UpstreamError(Exception):
             return False
         if self.kind == HTTP:
             return self.status in RETRYABLE_STATUSES
-        return self.kind in {CONNECT, CONNECT_TIMEOUT, FIRST_EVENT_TIMEOUT, STREAM_CUT}
+        # A server that accepted but stayed silent would likely do it again: not retried.
+        return self.kind in {CONNECT, CONNECT_TIMEOUT, STREAM_CUT}
 
     @property
     def error_code(self) -> str:

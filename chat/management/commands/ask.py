@@ -27,17 +27,14 @@ class StdoutPublisher:
 
     def __init__(self, out: Any) -> None:
         self.out = out
-        self.last_item: int | None = None
+        self.printed = 0
 
     def publish(self, seq: int, state: TurnState, changes: Changes) -> None:
-        for (position, field, _index), text in changes.appended.items():
-            if field != "text":
-                continue
-            if self.last_item is not None and position != self.last_item:
-                self.out.write("\n\n", ending="")
-            self.last_item = position
-            self.out.write(text, ending="")
-        self.out.flush()
+        text = state.text
+        if len(text) > self.printed:
+            self.out.write(text[self.printed :], ending="")
+            self.out.flush()
+            self.printed = len(text)
 
 
 class Command(BaseCommand):
