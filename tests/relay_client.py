@@ -56,12 +56,12 @@ def _strip_tags(fragment: str) -> str:
 
 
 async def receive_until(
-    comm: WebsocketCommunicator, needle: str, tab: TabText | None = None, timeout: float = 5
+    comm: WebsocketCommunicator, needle: str, tab: TabText | None = None, wait: float = 5
 ) -> list[str]:
     """Collect frames until one contains `needle`."""
     seen = []
     while True:
-        frame = await comm.receive_from(timeout=timeout)
+        frame = await comm.receive_from(timeout=wait)
         seen.append(frame)
         if tab is not None:
             tab.feed(frame)
