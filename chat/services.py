@@ -83,7 +83,9 @@ def start_turn(*, plan: TurnPlan, lease_owner: str) -> StartedTurn:
         conversation = Conversation.objects.select_for_update().get(pk=plan.conversation_id)
         if conversation.messages.filter(status__in=Message.LIVE_STATUSES).exists():
             raise TurnRejected("A reply is still being written in this conversation.")
-        conversation.save(update_fields=["updated_at"])
+        if not conversation.title:
+            conversation.title = _title(plan.text)
+        conversation.save(update_fields=["updated_at", "title"])
     user_message = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, text=plan.text
     )

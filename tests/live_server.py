@@ -1,0 +1,85 @@
+"""A real daphne process serving the app on 127.0.0.1, with its own SQLite database."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "browser-pass-123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "SQLITE_PATH": str(tmp / "db.sqlite3"),
+            "RUN_DIR": str(tmp / "run"),
+            "DATABASE_URL": "",
+            "REDIS_URL": "",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            **env,
+        }
+        self.log = (tmp / "daphne.log").open("w")
+        self.proc: subprocess.Popen | None = None
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    def start(self) -> "LiveServer":
+        self.manage("migrate", "-v0")
+        self.manage(
+            "shell",
+            "-v0",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            f"User.objects.create_user('tester', password='{PASSWORD}')",
+        )
+        daphne = Path(sys.executable).with_name("daphne")
+        self.proc = subprocess.Popen(
+            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "project.asgi:application"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/accounts/login/", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"daphne did not start; see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()

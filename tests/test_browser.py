@@ -1,0 +1,202 @@
+"""The chat page in Debian's Chromium, driven by Playwright, against a real daphne server."""
+
+import os
+
+import pytest
+
+from tests import fake_upstream as fake
+from tests.conftest import REQUIRE_BROWSER, require
+from tests.live_server import PASSWORD, LiveServer
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ANSWER = ".message.assistant:last-of-type"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(
+        os.path.exists(CHROMIUM),
+        f"Debian's chromium is not installed at {CHROMIUM}",
+        required=REQUIRE_BROWSER,
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def module_upstream():
+    with fake.FakeUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def server(module_upstream, tmp_path_factory):
+    live = LiveServer(
+        tmp_path_factory.mktemp("live"),
+        {
+            "OPENAI_BASE_URL": module_upstream.base_url,
+            "OPENAI_API_KEY": "k",
+            "CHAT_FLUSH_INTERVAL_MS": "30",
+        },
+    ).start()
+    yield live
+    live.stop()
+
+
+def login(browser, server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/accounts/login/")
+    page.fill("#id_username", "tester")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}/c/*/")
+    return page
+
+
+def new_conversation(page):
+    page.click("button.new-conversation")
+    page.wait_for_load_state()
+    page.wait_for_function("() => !document.querySelector('.message')")
+
+
+def ask(page, text: str):
+    page.fill("#composer-input", text)
+    page.press("#composer-input", "Enter")
+
+
+def answer_text(page) -> str:
+    return page.eval_on_selector(f"{ANSWER} .answer-text", "el => el.textContent")
+
+
+def wait_status(page, status: str, timeout: float = 15_000):
+    page.wait_for_selector(f"{ANSWER}.status-{status}", timeout=timeout)
+
+
+def test_text_grows_on_screen_while_streaming(browser, server, module_upstream):
+    module_upstream.enqueue(
+        fake.text_stream("".join(f"w{i} " for i in range(150)), chunk=4, delay=0.02)
+    )
+    page = login(browser, server)
+    new_conversation(page)
+    ask(page, "Count for me")
+    page.wait_for_selector(f"{ANSWER} .answer-text")
+    lengths = []
+    for minimum in (20, 120, 300):
+        page.wait_for_function(
+            f"n => (document.querySelector('{ANSWER} .answer-text')?.textContent || '').length >= n",
+            arg=minimum,
+        )
+        lengths.append(len(answer_text(page)))
+    wait_status(page, "completed")
+    final = answer_text(page).strip()
+    assert lengths == sorted(lengths) and len(set(lengths)) == 3
+    assert final == "".join(f"w{i} " for i in range(150)).strip()
+    assert page.locator(".message.user").last.text_content().strip() == "Count for me"
+    page.context.close()
+
+
+def test_stop_keeps_the_partial_answer(browser, server, module_upstream):
+    module_upstream.enqueue(fake.text_stream("stop me " * 300, chunk=4, delay=0.02))
+    page = login(browser, server)
+    new_conversation(page)
+    ask(page, "Go on")
+    page.wait_for_function(
+        f"() => (document.querySelector('{ANSWER} .answer-text')?.textContent || '').length > 40"
+    )
+    page.click("#stop-button")
+    wait_status(page, "cancelled")
+    shown = answer_text(page).strip()
+    assert 40 <= len(shown) < len("stop me " * 300)
+    assert "Stopped" in page.text_content(f"{ANSWER} .badge")
+    page.reload()
+    wait_status(page, "cancelled")
+    assert answer_text(page).strip() == shown
+    page.context.close()
+
+
+def test_reload_mid_stream_ends_with_the_whole_answer_once(browser, server, module_upstream):
+    text = "".join(f"{i:03d} " for i in range(250))
+    module_upstream.enqueue(fake.text_stream(text, chunk=4, delay=0.01))
+    page = login(browser, server)
+    new_conversation(page)
+    ask(page, "Count")
+    page.wait_for_function(
+        f"() => (document.querySelector('{ANSWER} .answer-text')?.textContent || '').includes('020')"
+    )
+    page.reload()
+    page.wait_for_selector(f"{ANSWER} .answer-text")
+    wait_status(page, "completed")
+    assert answer_text(page).strip() == text.strip()
+    page.context.close()
+
+
+def test_two_tabs_agree(browser, server, module_upstream):
+    text = "".join(f"t{i} " for i in range(200))
+    module_upstream.enqueue(fake.text_stream(text, chunk=3, delay=0.01))
+    first = login(browser, server)
+    new_conversation(first)
+    second = first.context.new_page()
+    second.goto(first.url)
+    second.wait_for_load_state()
+    ask(first, "Both of you")
+    second.wait_for_selector(f"{ANSWER} .badge-streaming", timeout=10_000)
+    wait_status(first, "completed")
+    wait_status(second, "completed")
+    assert answer_text(first).strip() == answer_text(second).strip() == text.strip()
+    first.context.close()
+
+
+def test_hostile_model_output_stays_inert(browser, server, module_upstream):
+    hostile = (
+        '<script>window.__pwned = 1</script> <img src=x onerror="window.__pwned = 2"> '
+        '[click](javascript:window.__pwned=3) <a href="javascript:window.__pwned=4">raw</a> **bold**'
+    )
+    module_upstream.enqueue(fake.text_stream(hostile, chunk=5, delay=0.01))
+    page = login(browser, server)
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    new_conversation(page)
+    ask(page, "Be evil")
+    wait_status(page, "completed")
+    answer = page.locator(ANSWER)
+    assert answer.locator("script").count() == 0
+    assert answer.locator("img").count() == 0
+    assert answer.locator("a[href^='javascript']").count() == 0
+    assert answer.locator("strong").text_content() == "bold"  # markdown still works
+    assert "<script>" in answer_text(page)  # shown as text
+    page.click(f"{ANSWER} .answer-text")
+    assert page.evaluate("() => window.__pwned") is None
+    assert dialogs == []
+    page.context.close()
+
+
+@pytest.mark.local_model
+def test_chat_with_the_real_local_model(browser, tmp_path):
+    live = LiveServer(
+        tmp_path,
+        {
+            "OPENAI_BASE_URL": "",
+            "OPENAI_API_KEY": "",
+            "LOCAL_MODEL_PRELOAD": "1",
+            "CHAT_MAX_OUTPUT_TOKENS": "48",
+        },
+    ).start()
+    try:
+        page = login(browser, live)
+        assert "small local model" in page.text_content(".model-note")
+        ask(page, "Say hello in one short sentence.")
+        wait_status(page, "completed", timeout=60_000)
+        assert answer_text(page).strip()
+        assert "out" in page.text_content(f"{ANSWER} .message-footer")
+        page.context.close()
+    finally:
+        live.stop()
