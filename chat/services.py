@@ -107,7 +107,9 @@ def checkpoint_turn(*, message_id: int, snapshot: TurnSnapshot, lease_owner: str
     updated = Message.objects.filter(
         pk=message_id, status__in=Message.LIVE_STATUSES, lease_owner=lease_owner
     ).update(
-        status=Message.Status.STREAMING,
+        status=snapshot.status
+        if snapshot.status in Message.LIVE_STATUSES
+        else Message.Status.STREAMING,
         lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
         **_message_fields(snapshot),
     )

@@ -179,6 +179,32 @@ def test_hostile_model_output_stays_inert(browser, server, module_upstream):
     page.context.close()
 
 
+def test_keyboard_only_use_and_polite_announcement(browser, server, module_upstream):
+    module_upstream.enqueue(fake.text_stream("Announced answer.", delay=0.01))
+    page = login(browser, server)
+    new_conversation(page)
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.className") == "skip-link"
+    page.focus("#composer-input")
+    page.keyboard.type("line one")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("line two")
+    assert page.input_value("#composer-input") == "line one\nline two"
+    page.keyboard.press("Enter")
+    wait_status(page, "completed")
+    assert page.locator(".message.user").last.text_content().strip() == "line one\nline two"
+    page.wait_for_function(
+        "() => document.getElementById('sr-announcer').textContent.includes('completed')"
+    )
+    announced = page.text_content("#sr-announcer")
+    assert "Announced answer." in announced
+    assert page.get_attribute("#sr-announcer", "aria-live") == "polite"
+    assert (
+        page.evaluate("() => document.activeElement.id") == "composer-input"
+    )  # ready for the next one
+    page.context.close()
+
+
 @pytest.mark.local_model
 def test_chat_with_the_real_local_model(browser, tmp_path):
     live = LiveServer(

@@ -177,3 +177,55 @@ async def test_two_sockets_see_the_same_stream(upstream, conversation, user):
     assert "&lt;0&gt;" in streamed
     await a.disconnect()
     await b.disconnect()
+
+
+async def test_failure_shows_an_error_box_and_retry_starts_again(upstream, conversation, user):
+    upstream.enqueue(
+        fake.http_error(
+            503,
+            {"error": {"message": "Overloaded", "code": "server_is_overloaded"}},
+            headers={"retry-after": "0"},
+        ),
+        fake.http_error(
+            503,
+            {"error": {"message": "Overloaded", "code": "server_is_overloaded"}},
+            headers={"retry-after": "0"},
+        ),
+        fake.http_error(
+            503,
+            {"error": {"message": "Overloaded", "code": "server_is_overloaded"}},
+            headers={"retry-after": "0"},
+        ),
+        fake.text_stream("Second time lucky.", delay=0),
+    )
+    comm = await connected(conversation, user)
+    await send(comm, action="send", message="try")
+    frames = await receive_until(comm, FINAL)
+    failed = await answer(conversation)
+    final = frames[-1]
+    assert failed.status == "failed" and failed.error_code == "server_is_overloaded"
+    assert "The answer failed." in final and "Overloaded" in final
+    assert 'name="action" value="retry"' in final
+    await send(comm, action="retry", message=failed.pk)
+    await receive_until(comm, FINAL)
+    retried = await answer(conversation)
+    assert retried.pk != failed.pk and retried.status == "completed"
+    questions = await sync_to_async(list)(
+        Message.objects.filter(conversation=conversation, role="user").values_list(
+            "text", flat=True
+        )
+    )
+    assert questions == ["try", "try"]
+    await comm.disconnect()
+
+
+async def test_sidebar_dot_follows_turns_in_other_conversations(upstream, conversation, user):
+    other = await sync_to_async(Conversation.objects.create)(owner=user, title="Elsewhere")
+    watcher = await connected(other, user)  # a tab open on another conversation
+    upstream.enqueue(fake.text_stream("hi", delay=0))
+    comm = await connected(conversation, user)
+    await send(comm, action="send", message="go")
+    seen = await receive_until(watcher, f'id="conv-{conversation.pk}-dot" class="dot-slot"></span>')
+    assert any("live-dot" in f and f"conv-{conversation.pk}-dot" in f for f in seen)
+    await comm.disconnect()
+    await watcher.disconnect()

@@ -197,3 +197,29 @@ def test_bad_messages_are_rejected_before_any_write(user, text, reason):
     with pytest.raises(services.TurnRejected, match=reason):
         services.plan_turn(user=user, conversation_id=None, text=text, model="m")
     assert not Message.objects.exists()
+
+
+async def test_lease_is_renewed_while_the_upstream_is_silent(upstream, user, settings):
+    settings.TURN_LEASE_SECONDS = 1.5
+    settings.UPSTREAM_FIRST_EVENT_TIMEOUT = 3.0
+    endpoint.reset()
+    upstream.enqueue(fake.events([], end="stall"))
+    plan = await sync_to_async(services.plan_turn)(
+        user=user, conversation_id=None, text="wait", model="m"
+    )
+    runner = TurnRunner(plan=plan, config=await endpoint.upstream_config())
+    task = asyncio.create_task(runner.run())
+    while runner.started is None:
+        await asyncio.sleep(0.01)
+    message = await sync_to_async(Message.objects.get)(pk=runner.started.assistant_message_id)
+    first_lease = message.lease_expires_at
+    for _ in range(200):  # poll until a heartbeat moved the lease (every lease/3 s)
+        await asyncio.sleep(0.05)
+        await sync_to_async(message.refresh_from_db)()
+        if message.lease_expires_at != first_lease:
+            break
+    assert message.lease_expires_at > first_lease
+    assert message.status == "queued"  # no event yet: still queued, but alive
+    runner.cancel()
+    await task
+    await close_shared_client()

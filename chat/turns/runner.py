@@ -87,6 +87,7 @@ class TurnRunner:
             sync_to_async(services.start_turn)(plan=self.plan, lease_owner=self.lease_owner)
         )
         write.add_done_callback(self._on_write_done)
+        heartbeat = asyncio.create_task(self._heartbeat())
         cancelled = False
         try:
             await self._stream()
@@ -94,6 +95,8 @@ class TurnRunner:
             cancelled = True
             if self._write_failed is None:
                 self.state.cancel()
+        finally:
+            heartbeat.cancel()
         try:
             self.started = await write
         except BaseException:
@@ -175,6 +178,13 @@ class TurnRunner:
             self.publisher.publish(self.seq, self.state, changes)
         except Exception:
             log.exception("publishing frame %d failed", self.seq)
+
+    async def _heartbeat(self) -> None:
+        """Renew the lease even while the upstream is silent, so the sweeper leaves us be."""
+        while True:
+            await asyncio.sleep(settings.TURN_LEASE_SECONDS / 3)
+            if self.started is not None and self._checkpoint is None:
+                self._checkpoint = asyncio.create_task(self._save_checkpoint())
 
     async def _save_checkpoint(self) -> None:
         assert self.started is not None
