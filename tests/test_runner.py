@@ -207,10 +207,12 @@ async def test_lease_is_renewed_while_the_upstream_is_silent(upstream, user, set
     plan = await sync_to_async(services.plan_turn)(
         user=user, conversation_id=None, text="wait", model="m"
     )
-    runner = TurnRunner(plan=plan, config=await endpoint.upstream_config())
+    started = asyncio.Event()
+    runner = TurnRunner(
+        plan=plan, config=await endpoint.upstream_config(), on_started=lambda _: started.set()
+    )
     task = asyncio.create_task(runner.run())
-    while runner.started is None:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(started.wait(), 5)
     message = await sync_to_async(Message.objects.get)(pk=runner.started.assistant_message_id)
     first_lease = message.lease_expires_at
     for _ in range(200):  # poll until a heartbeat moved the lease (every lease/3 s)
