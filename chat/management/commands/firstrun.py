@@ -23,6 +23,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 "\nFirst run: created the admin account.\n"
                 f"  username: admin\n  password: {password}\n"
-                "Log in at http://127.0.0.1:8000/ and change it under Account (shown once).\n"
+                "Log in, then change it at /admin/password_change/ (this is shown once).\n"
             )
         )
