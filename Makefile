@@ -48,8 +48,8 @@ bench: $(VENV)/.dev
 	$(PY) -m bench
 
 lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check chat project tests
-	$(VENV)/bin/ruff format --check chat project tests
+	$(VENV)/bin/ruff check chat project tests accounts
+	$(VENV)/bin/ruff format --check chat project tests accounts
 
 clean:
 	rm -rf $(VENV) .run staticfiles

@@ -1,6 +1,7 @@
 """Admin: conversations with their messages, and the usage ledger."""
 
 from django.contrib import admin
+from django.utils.html import format_html
 
 from chat.models import Conversation, Message, UsageRecord
 
@@ -16,10 +17,18 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("id", "title", "owner", "created_at", "updated_at")
-    list_filter = ("owner",)
+    list_display = ("id", "title", "owner", "shared_with", "created_at", "updated_at", "view")
+    list_filter = ("owner", "shared_with")
     search_fields = ("title", "messages__text")
     inlines = [MessageInline]
+
+    @admin.display(description="view")
+    def view(self, conversation: Conversation) -> str:
+        """Opens the chat page read-only; a staff member's view is logged (accounts.ReviewLog)."""
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">view</a>',
+            conversation.get_absolute_url(),
+        )
 
 
 @admin.register(Message)

@@ -13,7 +13,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError
 
-from chat import services
+from accounts.models import ReviewLog
+from chat import permissions, services
 from chat.commands import MAX_FRAME_BYTES, Retry, Send, Stop, command_adapter
 from chat.models import Conversation, Message
 from chat.turns import frames
@@ -22,6 +23,7 @@ from chat.turns.registry import registry
 log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+READ_ONLY = "This conversation is read only: you can follow it, but not send, stop or retry."
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
@@ -31,9 +33,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if not await _may_use(user, self.conversation_id):
+        access = await _may_use(user, self.conversation_id)
+        if access is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        self.read_only = access.read_only  # a team share or a staff review: watch, never command
         self.user = user
         self.user_id = user.pk
         self.floor = 0
@@ -74,6 +78,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     # --- commands in ---
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.read_only:
+            self._error(READ_ONLY)
+            return
         if text_data is None or len(text_data) > MAX_FRAME_BYTES:
             self._error("That message is too large to send.")
             return
@@ -132,8 +139,12 @@ def _explain(exc: ValidationError) -> str:
 
 
 @sync_to_async
-def _may_use(user: Any, conversation_id: int) -> bool:
-    return Conversation.objects.filter(pk=conversation_id, owner=user).exists()
+def _may_use(user: Any, conversation_id: int) -> permissions.Access | None:
+    """The socket's access (chat/permissions.py), or None; a staff review is logged here."""
+    conversation = Conversation.objects.select_related("owner").filter(pk=conversation_id).first()
+    if conversation is None:
+        return None
+    return permissions.open_conversation(user, conversation, via=ReviewLog.Via.SOCKET)
 
 
 @sync_to_async

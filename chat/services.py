@@ -48,7 +48,12 @@ def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) 
         )
     history: list[dict[str, Any]] = []
     if conversation_id is not None:
-        conversation = Conversation.objects.filter(pk=conversation_id, owner=user).first()
+        # Only the owner writes (chat/permissions.py), and only while the account is active:
+        # is_active is read from the database, so a socket opened before a deactivation
+        # cannot start answers.
+        conversation = Conversation.objects.filter(
+            pk=conversation_id, owner=user, owner__is_active=True
+        ).first()
         if conversation is None:
             raise TurnRejected(f"Conversation {conversation_id} was not found.")
         messages = list(conversation.messages.all())

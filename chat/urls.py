@@ -7,4 +7,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("c/new/", views.new_conversation, name="new_conversation"),
     path("c/<int:conversation_id>/", views.conversation, name="conversation"),
+    path("c/<int:conversation_id>/share/", views.share_conversation, name="share_conversation"),
 ]

@@ -3,10 +3,13 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.models import ReviewLog
+from chat import permissions
+from chat.forms import ShareForm
 from chat.models import Conversation, Message
 from chat.presenters import message_view
 
@@ -47,16 +50,56 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
     return redirect("conversation", conversation.pk)
 
 
+def shared_sidebar(user) -> list[dict]:
+    """Others' conversations shared with one of the person's teams, newest first."""
+    rows = permissions.shared_with(user).order_by("-updated_at")[:200]
+    return [{"id": c.pk, "title": c.title, "owner": c.owner.get_username()} for c in rows]
+
+
 @login_required
 def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    convo = get_object_or_404(Conversation, pk=conversation_id, owner=request.user)
+    convo = get_object_or_404(
+        Conversation.objects.select_related("owner", "shared_with"), pk=conversation_id
+    )
+    access = permissions.open_conversation(request.user, convo, via=ReviewLog.Via.PAGE)
+    if access is None:
+        raise Http404("No such conversation.")
     messages = list(convo.messages.prefetch_related("usage_records"))
     context = {
         "conversation": convo,
+        "access": access,
+        "read_only": access.read_only,
+        "share_form": None if access.read_only else _share_form(request.user, convo),
         "conversations": sidebar(request.user, convo),
+        "shared_conversations": shared_sidebar(request.user),
         "messages": [message_view(m) for m in messages],
         "live": any(m.is_live for m in messages),
         "socket_url": f"/ws/conversations/{convo.pk}/",
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
     }
     return render(request, "chat/conversation.html", context)
+
+
+@login_required
+@require_POST
+def share_conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The owner shares the conversation read-only with one of their teams, or makes it private."""
+    convo = get_object_or_404(Conversation, pk=conversation_id)
+    if not permissions.can_write(request.user, convo):
+        if permissions.can_view(request.user, convo):
+            return HttpResponseForbidden("Only the owner can share this conversation.")
+        raise Http404("No such conversation.")
+    form = ShareForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return HttpResponseForbidden("You can only share with a team you belong to.")
+    team = form.cleaned_data["team"]
+    if not permissions.can_share(request.user, convo, team):
+        return HttpResponseForbidden("You can only share with a team you belong to.")
+    Conversation.objects.filter(pk=convo.pk).update(shared_with=team)
+    return redirect("conversation", convo.pk)
+
+
+def _share_form(user, convo: Conversation) -> ShareForm | None:
+    form = ShareForm(user=user, initial={"team": convo.shared_with_id})
+    has_teams = form.fields["team"].queryset.exists()
+    return form if has_teams or convo.shared_with_id else None
