@@ -6,6 +6,7 @@ from pathlib import Path
 import dj_database_url
 
 from project.env import env_bool, env_float, env_int, env_list, env_str
+from project.oidc import oidc_providers, provider_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(env_str("RUN_DIR", str(BASE_DIR / ".run")))
@@ -132,6 +133,28 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Single sign-on (optional): OpenID Connect through django-allauth ---
+# Nothing of allauth is loaded unless OIDC_SERVER_URL, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are set.
+SOCIALACCOUNT_PROVIDERS = oidc_providers()
+OIDC_ENABLED = bool(SOCIALACCOUNT_PROVIDERS)
+OIDC_PROVIDER_NAME = provider_name()
+if OIDC_ENABLED:
+    INSTALLED_APPS += [
+        "allauth",
+        "allauth.account",
+        "allauth.socialaccount",
+        "allauth.socialaccount.providers.openid_connect",
+    ]
+    MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
+    AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "allauth.account.auth_backends.AuthenticationBackend",
+    ]
+    ACCOUNT_ADAPTER = "accounts.sso.NoLocalSignupAdapter"  # accounts come from admins and invites
+    SOCIALACCOUNT_ADAPTER = "accounts.sso.SsoAdapter"  # ... or from the identity provider
+    ACCOUNT_EMAIL_VERIFICATION = "none"  # the identity provider vouches for its people
+    SOCIALACCOUNT_OPENID_CONNECT_URL_PREFIX = ""
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -6,3 +7,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("chat.urls")),
 ]
+
+if settings.OIDC_ENABLED:
+    # Single sign-on (django-allauth); the callback is /accounts/oidc/sso/login/callback/.
+    urlpatterns.insert(0, path("accounts/oidc/", include("allauth.urls")))
