@@ -1,0 +1,1 @@
+"""`make bench`: the real app under stepped concurrent streams (see README.md)."""

@@ -1,0 +1,603 @@
+"""`make bench`: the real app under a stepped number of concurrent streams. See bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import metrics, procs
+from bench.fake import answer_text
+from bench.procs import ROOT
+
+RESULTS = ROOT / "bench" / "results"
+STEPS = [1, 10, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
+MODES = ["daphne", "uvicorn", "redis-pg-local", "redis-pg-remote"]
+GOAL_P99_MS = 50.0
+
+
+@dataclass
+class Mode:
+    name: str
+    server: str  # daphne | uvicorn
+    processes: int = 1
+    viewers: str = (
+        "runner"  # runner: the socket that sends watches; other: a tab on the other process
+    )
+    services: bool = False  # REDIS_URL + DATABASE_URL
+    env: dict = field(default_factory=dict)
+
+
+MODE_DEFS = {
+    "daphne": Mode("daphne", "daphne"),
+    "uvicorn": Mode("uvicorn", "uvicorn"),
+    "redis-pg-local": Mode("redis-pg-local", "daphne", 2, "runner", True),
+    "redis-pg-remote": Mode("redis-pg-remote", "daphne", 2, "other", True),
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--modes", default=",".join(MODES), help="comma-separated; default: all")
+    p.add_argument("--steps", default=",".join(map(str, STEPS)), help="concurrent streams")
+    p.add_argument("--rate", type=float, default=50.0, help="deltas per second per answer")
+    p.add_argument("--deltas", type=int, default=200, help="deltas per answer")
+    p.add_argument("--turns", type=int, default=2, help="answers per stream in a step")
+    p.add_argument(
+        "--ramp",
+        type=float,
+        default=None,
+        help="seconds to start all streams "
+        "(default: one answer's length, so starts come at the steady-state rate)",
+    )
+    p.add_argument(
+        "--server-for-services",
+        default="daphne",
+        choices=["daphne", "uvicorn"],
+        help="server of the two-process modes",
+    )
+    p.add_argument(
+        "--no-deflate",
+        action="store_true",
+        help="clients do not offer permessage-deflate (browsers do)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=540.0,
+        help="seconds; no step starts that would end after this",
+    )
+    p.add_argument(
+        "--profile",
+        default="",
+        metavar="MODE:N",
+        help="instead of the stepped run: run MODE at N streams under py-spy",
+    )
+    p.add_argument("--out", default=str(RESULTS / "latest.json"))
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, DB)")
+    return p.parse_args(argv)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.t0 = time.monotonic()
+        self.work = Path(tempfile.mkdtemp(prefix="bench-"))
+        self.ramp = args.ramp if args.ramp is not None else args.deltas / args.rate
+        self.answer_s = args.deltas / args.rate
+        self.text, self.chunk = answer_text(args.deltas)
+        self.rows: list[dict] = []
+        self.baseline: dict[int, dict] = {}
+        self.fake = procs.Fake(args.rate, args.deltas, self.work / "fake.log")
+
+    # --- time budget ---
+    def step_estimate(self, n: int, processes: int = 1) -> float:
+        return self.ramp + self.answer_s * self.args.turns + 4 + n * 0.012 * processes
+
+    def left(self) -> float:
+        return self.args.budget - (time.monotonic() - self.t0)
+
+    # --- the environment of the app's processes ---
+    def app_env(self, mode: Mode, tag: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CHAT_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="bench.settings",
+            SECRET_KEY="bench-" + secrets.token_hex(16),
+            DEBUG="0",
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            RUN_DIR=str(self.work / f"run-{tag}"),
+            SQLITE_PATH=str(self.work / f"{tag}.sqlite3"),
+            DATABASE_URL="",
+            REDIS_URL="",
+            OPENAI_BASE_URL=f"{self.fake.url}/v1",
+            OPENAI_API_KEY="",
+            CHAT_MODEL="fake-model",
+            LOG_LEVEL="WARNING",
+            LOCAL_MODEL_PRELOAD="0",
+            BENCH_REDIS_PREFIX=f"bench-{tag}-{secrets.token_hex(4)}",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(mode.env)
+        return env
+
+    # --- baseline: the fake read directly ---
+    def run_baseline(self, n: int) -> dict:
+        if n in self.baseline:
+            return self.baseline[n]
+        plan = {
+            "kind": "baseline", "host": "127.0.0.1", "port": self.fake.port, "streams": n,
+            "prefix": f"base{n}", "ramp": self.ramp, "turns": self.args.turns,
+            "deltas": self.args.deltas, "timeout": self.answer_s + 30,
+        }  # fmt: skip
+        self.fake.stamps()
+        clients = procs.Clients(plan, self.work)
+        try:
+            ready = json.loads(clients.expect("ready"))
+            fake_cpu0 = procs.cpu_seconds(self.fake.proc.pid)
+            t0 = time.time()
+            clients.say("go")
+            clients.expect("done")
+            wall = time.time() - t0
+            fake_cpu = procs.cpu_seconds(self.fake.proc.pid) - fake_cpu0
+            result = clients.result()
+        finally:
+            clients.close()
+        self.fake.stamps()
+        m = metrics.baseline_turns(result["turns"], self.args.deltas)
+        errors = ready["failed"] + m["lost"] + (result["failure"] is not None)
+        row = {
+            "mode": "baseline", "server": None, "processes": 0, "viewers": None, "streams": n,
+            "answers": len(result["turns"]),
+            "added_latency_ms": metrics.summary(m["added"], 50, 99),
+            "deltas_measured": len(m["added"]),
+            "ttft_ms": metrics.summary(m["ttft"], 50, 99),
+            "fake_cpu_cores": round(fake_cpu / wall, 3),
+            "client_cpu_cores": round(result["client_cpu_s"] / wall, 3),
+            "errors": errors, "lost_text": m["lost"],
+            "pass": errors == 0, "duration_s": round(wall, 1),
+        }  # fmt: skip
+        self.baseline[n] = row
+        self.rows.append(row)
+        print_row(row)
+        return row
+
+    # --- one mode ---
+    def run_mode(self, mode: Mode, steps: list[int], profile: str | None = None) -> None:
+        reason = None
+        pg_admin = pg_db = None
+        if mode.services:
+            reason, redis_url, pg_admin = services_reachable()
+            if reason is None:
+                pg_db = f"bench_{os.getpid()}_{secrets.token_hex(3)}"
+                try:
+                    create_database(pg_admin, pg_db)
+                except Exception as exc:  # noqa: BLE001
+                    reason = f"cannot create a PostgreSQL database ({exc})"
+                    pg_db = None
+            if reason is None:
+                mode.env = {"REDIS_URL": redis_url, "DATABASE_URL": with_db(pg_admin, pg_db)}
+        if reason is not None:
+            self.skip(mode, reason)
+            return
+        env = self.app_env(mode, mode.name)
+        need = max(steps)
+        groups = {"warmup": 1, **{f"s{n}": n for n in steps}}
+        servers: list[procs.Server] = []
+        try:
+            setup = procs.dbtool("setup", {"users": need, "groups": groups}, env)
+            for i in range(mode.processes):
+                servers.append(procs.Server(mode.server, env, self.work / f"{mode.name}-{i}.log"))
+            warm = self.run_step(mode, servers, setup, "warmup", 1, env, turns=1, warmup=True)
+            if warm.get("errors"):
+                sample = "; ".join(warm.get("error_samples", [])[:2]) or "no text arrived"
+                what = "cross-process relay" if mode.viewers == "other" else "app"
+                self.skip(mode, f"{what} does not work yet: the warm-up turn failed ({sample})")
+                return
+            idle_rss = sum(procs.rss_bytes(s.pid) for s in servers)
+            for n in steps:
+                if self.left() < self.step_estimate(n, mode.processes) + (
+                    0 if n in self.baseline else self.step_estimate(n)
+                ):
+                    self.skip(mode, "time budget (--budget) spent", n)
+                    break
+                base = self.run_baseline(n) if profile is None else None
+                row = self.run_step(
+                    mode, servers, setup, f"s{n}", n, env, idle_rss=idle_rss, base=base,
+                    profile=profile,
+                )  # fmt: skip
+                self.rows.append(row)
+                print_row(row)
+                if not row["pass"]:
+                    break
+        finally:
+            for server in servers:
+                server.close()
+            if pg_db is not None:
+                drop_database(pg_admin, pg_db)
+
+    def skip(self, mode: Mode, reason: str, n: int | None = None) -> None:
+        row = {"mode": mode.name, "server": mode.server, "processes": mode.processes,
+               "viewers": mode.viewers, "streams": n, "skipped": reason, "pass": False}  # fmt: skip
+        self.rows.append(row)
+        print(f"{mode.name:<16} {'' if n is None else n:>5}  skipped: {reason}", flush=True)
+
+    def plan(self, mode: Mode, servers: list[procs.Server], setup: dict, group: str,
+             turns: int) -> dict:  # fmt: skip
+        convs = setup["groups"][group]
+        sockets, streams = [], []
+        for i, conv in enumerate(convs):
+            cookie = setup["sessions"][i]
+            home = servers[i % len(servers)]
+            path = f"/ws/conversations/{conv}/"
+            sockets.append({"port": home.port, "path": path, "cookie": cookie})
+            sender = len(sockets) - 1
+            viewer = sender
+            if mode.viewers == "other":
+                other = servers[(i + 1) % len(servers)]
+                sockets.append({"port": other.port, "path": path, "cookie": cookie})
+                viewer = len(sockets) - 1
+            streams.append({"conv": conv, "sender": sender, "viewer": viewer})
+        return {
+            "kind": "ws", "host": "127.0.0.1", "sockets": sockets, "streams": streams,
+            "ramp": self.ramp if len(convs) > 1 else 0.0, "turns": turns,
+            "deltas": self.args.deltas, "timeout": self.answer_s + 30,
+            "deflate": not self.args.no_deflate,
+        }  # fmt: skip
+
+    def run_step(self, mode, servers, setup, group, n, env, *, turns=None, warmup=False,
+                 idle_rss=0, base=None, profile=None) -> dict:  # fmt: skip
+        turns = turns or self.args.turns
+        plan = self.plan(mode, servers, setup, group, turns)
+        pids = [s.pid for s in servers]
+        self.fake.stamps()
+        for s in servers:
+            s.stats(reset=True)
+        clients = procs.Clients(plan, self.work)
+        spy = None
+        try:
+            ready = json.loads(clients.expect("ready"))
+            cpu0 = sum(procs.cpu_seconds(p) for p in pids)
+            fake0 = procs.cpu_seconds(self.fake.proc.pid)
+            for s in servers:
+                s.stats(reset=True)
+            if profile:
+                spy = start_py_spy(servers[0].pid, profile, self.step_estimate(n))
+            with procs.RssSampler(pids) as rss:
+                t0 = time.time()
+                clients.say("go")
+                clients.expect("done")
+                wall = time.time() - t0
+            cpu = sum(procs.cpu_seconds(p) for p in pids) - cpu0
+            fake_cpu = procs.cpu_seconds(self.fake.proc.pid) - fake0
+            stats = [s.stats(reset=True) for s in servers]
+            result = clients.result()
+        finally:
+            clients.close()
+            if spy is not None:
+                finish_py_spy(spy)
+        stamps = self.fake.stamps()
+        m = metrics.app_turns(result["turns"], stamps, self.chunk, self.args.deltas)
+        stored = procs.dbtool("verify", {"conversations": setup["groups"][group]}, env)
+        mismatches = 0
+        for turn in result["turns"]:
+            answers = stored.get(str(turn["conv"]), [])
+            k = turn["turn"] - 1
+            if k >= len(answers) or answers[k] != ["completed", self.text]:
+                mismatches += 1
+        started = len(result["turns"])
+        expected_turns = len(plan["streams"]) * turns
+        errors = (
+            ready["failed"] + len(m["errors"]) + (expected_turns - started)
+            + (result["failure"] is not None)
+        )  # fmt: skip
+        if warmup:
+            return {"errors": errors or (m["lost"] + mismatches),
+                    "error_samples": m["errors"][:3] or ready["errors"][:3]}  # fmt: skip
+        w = metrics.writes(stats, result["turns"], stamps)
+        layer = {}
+        for s in stats:
+            for k, v in s["layer"].items():
+                layer[k] = layer.get(k, 0) + v
+        deltas = max(m["deltas_sent"], 1)
+        added = metrics.summary(m["added"], 50, 99)
+        ttft = metrics.summary(m["ttft"], 50, 99)
+        overhead = {}
+        if base is not None:
+            for p in ("p50", "p99"):
+                a, b = ttft.get(p), base["ttft_ms"].get(p)
+                overhead[p] = None if a is None or b is None else round(a - b, 3)
+        max_stall = max(s["max_stall_ms"] for s in stats)
+        reasons = []
+        if added.get("p99") is None or added["p99"] > GOAL_P99_MS:
+            reasons.append(f"p99 added latency {added.get('p99')} ms > {GOAL_P99_MS:g}")
+        if errors:
+            reasons.append(f"{errors} errors")
+        if m["lost"] or mismatches:
+            reasons.append(f"lost text in {m['lost']} answers, {mismatches} stored answers differ")
+        return {
+            "mode": mode.name, "server": mode.server, "processes": mode.processes,
+            "viewers": mode.viewers, "streams": n, "answers": started,
+            "added_latency_ms": added,
+            "added_latency_all_ms": metrics.summary(m["added_all"], 50, 99),
+            "deltas_measured": len(m["added"]),
+            "ttft_ms": ttft,
+            "ttft_overhead_ms": overhead,
+            "upstream_request_ms": metrics.summary(m["request"], 50, 99),
+            "frames_per_answer": round(sum(m["frames"]) / max(len(m["frames"]), 1), 1),
+            "server_cpu_us_per_delta": round(cpu / deltas * 1e6, 1),
+            "server_cpu_cores": round(cpu / wall, 3),
+            "fake_cpu_cores": round(fake_cpu / wall, 3),
+            "client_cpu_cores": round(result["client_cpu_s"] / wall, 3),
+            "max_loop_stall_ms": round(max_stall, 2),
+            "loop_stalls_over_10ms": sum(s["stalls_over_10ms"] for s in stats),
+            "rss_idle_mib": round(idle_rss / 2**20, 1),
+            "rss_peak_mib": round(rss.peak / 2**20, 1),
+            "rss_kib_per_stream": round((rss.peak - idle_rss) / 1024 / n, 1),
+            "db_writes_per_turn": w["per_turn"],
+            "db_writes_by_statement": w["by_statement"],
+            "db_writes_before_upstream_request": w["before_upstream"],
+            "layer_messages_per_turn": round(
+                (layer.get("send", 0) + layer.get("group_send", 0)) / max(started, 1), 2),
+            "layer_calls": layer,
+            "errors": errors,
+            "error_samples": (ready["errors"] + m["errors"])[:5],
+            "lost_text": m["lost"],
+            "missing_deltas": m["missing_deltas"],
+            "stored_ok": mismatches == 0,
+            "stored_mismatches": mismatches,
+            "ws_deflate": ready["deflate"],
+            "pass": not reasons,
+            "fail_reasons": reasons,
+            "duration_s": round(wall, 1),
+        }  # fmt: skip
+
+    def close(self) -> None:
+        self.fake.close()
+        if not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- services
+
+
+def services_reachable() -> tuple[str | None, str, str]:
+    """(reason it cannot run or None, Redis URL, PostgreSQL admin URL)."""
+    redis_url = (
+        os.environ.get("BENCH_REDIS_URL")
+        or os.environ.get("REDIS_URL")
+        or ("redis://127.0.0.1:6379/0")
+    )
+    pg_url = (
+        os.environ.get("BENCH_DATABASE_URL")
+        or os.environ.get("DATABASE_URL")
+        or ("postgres://postgres@127.0.0.1:5432/postgres")
+    )
+    try:
+        import redis
+
+        redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001
+        return f"Redis not reachable at {redis_url} ({exc})", redis_url, pg_url
+    try:
+        import psycopg
+
+        with psycopg.connect(pg_url, connect_timeout=3) as conn:
+            conn.execute("select 1")
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL not reachable at {pg_url} ({exc})", redis_url, pg_url
+    return None, redis_url, pg_url
+
+
+def with_db(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def create_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception as exc:  # noqa: BLE001
+        print(f"note: could not drop database {name}: {exc}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- profiling
+
+
+def start_py_spy(pid: int, profile: str, seconds: float) -> subprocess.Popen:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    out = RESULTS / f"profile-{profile}"
+    return subprocess.Popen(
+        [exe, "record", "--pid", str(pid), "--duration", str(int(seconds) + 2), "--rate", "200",
+         "--format", "raw", "--output", f"{out}.txt", "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def finish_py_spy(spy: subprocess.Popen) -> None:
+    try:
+        spy.wait(60)
+    except subprocess.TimeoutExpired:
+        spy.terminate()
+
+
+# ---------------------------------------------------------------- output
+
+COLUMNS = [
+    ("mode", 16), ("N", 5), ("add p50", 8), ("p99", 7), ("max", 7), ("ttft+ p50", 9),
+    ("p99", 7), ("fr/ans", 6), ("cpu µs/Δ", 8), ("stall", 6), ("KiB/str", 7),
+    ("wr/turn", 7), ("layer/t", 7), ("err", 4), ("text", 5), ("pass", 4),
+]  # fmt: skip
+
+
+def header() -> str:
+    return " ".join(f"{name:>{w}}" if i else f"{name:<{w}}" for i, (name, w) in enumerate(COLUMNS))
+
+
+def _f(x, digits: int = 1) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def row_cells(row: dict) -> list[str]:
+    added = row.get("added_latency_ms", {})
+    if row["mode"] == "baseline":
+        t = row.get("ttft_ms", {})
+        return [row["mode"], str(row["streams"]), _f(added.get("p50"), 2), _f(added.get("p99"), 2),
+                _f(added.get("max"), 1), f"({_f(t.get('p50'), 2)})", f"({_f(t.get('p99'), 2)})",
+                "-", "-", "-", "-", "-", "-", str(row["errors"]),
+                "ok" if not row["lost_text"] else "LOST", "yes" if row["pass"] else "NO"]  # fmt: skip
+    o = row.get("ttft_overhead_ms", {})
+    text_ok = row["lost_text"] == 0 and row["stored_ok"]
+    return [row["mode"], str(row["streams"]), _f(added.get("p50"), 2), _f(added.get("p99"), 2),
+            _f(added.get("max"), 1), _f(o.get("p50"), 2), _f(o.get("p99"), 2),
+            _f(row["frames_per_answer"], 0), _f(row["server_cpu_us_per_delta"], 0),
+            _f(row["max_loop_stall_ms"], 1), _f(row["rss_kib_per_stream"], 0),
+            _f(row["db_writes_per_turn"], 1), _f(row["layer_messages_per_turn"], 1),
+            str(row["errors"]), "ok" if text_ok else "LOST", "yes" if row["pass"] else "NO"]  # fmt: skip
+
+
+def format_row(row: dict) -> str:
+    if row.get("skipped"):
+        n = "" if row.get("streams") is None else row["streams"]
+        return f"{row['mode']:<16} {n:>5}  skipped: {row['skipped']}"
+    cells = row_cells(row)
+    return " ".join(
+        f"{c:>{w}}" if i else f"{c:<{w}}"
+        for i, (c, (_, w)) in enumerate(zip(cells, COLUMNS, strict=True))
+    )
+
+
+_printed_header = False
+
+
+def print_row(row: dict) -> None:
+    global _printed_header
+    if not _printed_header:
+        print(header(), flush=True)
+        _printed_header = True
+    print(format_row(row), flush=True)
+
+
+def table(rows: list[dict]) -> str:
+    order = {m: i for i, m in enumerate(["baseline", *MODES])}
+    ordered = sorted(rows, key=lambda r: (order.get(r["mode"], 99), r.get("streams") or 0))
+    return "\n".join([header(), *(format_row(r) for r in ordered)])
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_mib": mem,
+            "python": platform.python_version(), "kernel": platform.release()}  # fmt: skip
+
+
+def git_state() -> dict:
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *a], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+        except OSError:
+            return ""
+
+    dirty = [line[3:] for line in git("status", "--porcelain").splitlines()
+             if not line[3:].startswith("bench/")]  # fmt: skip
+    return {"commit": git("rev-parse", "HEAD"), "dirty_app_files": dirty}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    steps = [int(s) for s in args.steps.split(",") if s]
+    modes = [m for m in args.modes.split(",") if m]
+    for m in modes:
+        if m not in MODE_DEFS:
+            sys.exit(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
+        if MODE_DEFS[m].services:
+            MODE_DEFS[m].server = args.server_for_services
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = datetime.datetime.now(datetime.UTC)
+    bench = Bench(args)
+    print(f"bench: {args.deltas} deltas of {bench.chunk} chars at {args.rate:g}/s per answer, "
+          f"{args.turns} answers per stream, streams started over {bench.ramp:g} s; "
+          f"work dir {bench.work}", flush=True)  # fmt: skip
+    try:
+        if args.profile:
+            name, n = args.profile.split(":")
+            bench.run_mode(MODE_DEFS[name], [int(n)], profile=f"{name}-{n}")
+            return 0
+        for name in modes:
+            bench.run_mode(MODE_DEFS[name], steps)
+    except KeyboardInterrupt:
+        print("interrupted: writing what was measured", file=sys.stderr)
+    finally:
+        bench.close()
+        if not args.profile:
+            write_outputs(args, bench, started)
+    return 0
+
+
+def write_outputs(args: argparse.Namespace, bench: Bench, started: datetime.datetime) -> None:
+    doc = {
+        "date": started.isoformat(timespec="seconds"),
+        "duration_s": round(time.monotonic() - bench.t0, 1),
+        "machine": machine(),
+        "git": git_state(),
+        "config": {
+            "deltas_per_answer": args.deltas,
+            "chars_per_delta": bench.chunk,
+            "delta_rate_per_s": args.rate,
+            "answers_per_stream": args.turns,
+            "ramp_s": bench.ramp,
+            "goal_p99_ms": GOAL_P99_MS,
+            "clients_offer_deflate": not args.no_deflate,
+        },  # fmt: skip
+        "results": bench.rows,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    print()
+    print(table(bench.rows))
+    print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", end="")
+    try:
+        from bench.chart import chart
+
+        path = chart(bench.rows, out.with_suffix(""))
+        print(f" and {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    except Exception as exc:  # noqa: BLE001
+        print(f"\nchart failed: {exc}")
+    print(f"total {doc['duration_s']} s")
