@@ -6,6 +6,7 @@ watching.
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -40,16 +41,22 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.read_only = access.read_only  # a team share or a staff review: watch, never command
         self.user = user
         self.user_id = user.pk
-        self.floor = 0
+        self.socket_key = uuid.uuid4().hex
+        self.floor: float = 0
         self.outbox: asyncio.Queue[str] = asyncio.Queue()
         await self.accept()
         self.writer = asyncio.create_task(self._write_frames())
+        await registry().ensure_started()
+        latest = await _latest_answer(self.conversation_id)
+        # No await from here on: a snapshot from another process can only come after attach.
         attached = registry().attach(self.conversation_id, self)
         if attached is not None:
-            self.floor, html = attached
-            self.outbox.put_nowait(html + frames.turn_controls_frame(live=True))
-        else:
-            await self._send_latest_answer()
+            self.deliver_snapshot(*attached)
+        elif latest is not None:
+            # The page may have been rendered while a turn was live; show how it stands now.
+            self.outbox.put_nowait(
+                frames.stored_message_frame(latest) + frames.turn_controls_frame(latest.is_live)
+            )
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "writer"):
@@ -68,13 +75,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             html = await self.outbox.get()
             await self.send(text_data=html)
 
-    async def _send_latest_answer(self) -> None:
-        """The page may have been rendered while a turn was live; send how it ended."""
-        message = await _latest_answer(self.conversation_id)
-        if message is not None:
-            self.outbox.put_nowait(
-                frames.stored_message_frame(message) + frames.turn_controls_frame(message.is_live)
-            )
+    def deliver_snapshot(self, seq: int, html: str) -> None:
+        self.floor = seq
+        self.outbox.put_nowait(html)
 
     # --- commands in ---
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -90,7 +93,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             self._error(_explain(exc))
             return
         if isinstance(command, Stop):
-            if not registry().cancel(self.conversation_id):
+            if not await registry().cancel_anywhere(self.conversation_id):
                 self._error("There is no answer being written to stop.")
         elif isinstance(command, Send):
             await self._start(command.message, reset_composer=True)

@@ -29,6 +29,12 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def no_signal_handlers(settings):
+    """In-process tests must not replace pytest's own Ctrl-C handling."""
+    settings.CHAT_SIGNAL_HANDLERS = False
+
+
 @pytest.fixture
 def fake_upstream():
     with FakeUpstream() as upstream:

@@ -20,7 +20,8 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, tmp: Path, env: dict[str, str]) -> None:
+    def __init__(self, tmp: Path, env: dict[str, str], *, setup: bool = True) -> None:
+        self.setup = setup
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -47,6 +48,11 @@ class LiveServer:
         return done.stdout
 
     def start(self) -> "LiveServer":
+        if self.setup:
+            self.create_database_and_user()
+        return self.run()
+
+    def create_database_and_user(self) -> None:
         self.manage("migrate", "-v0")
         self.manage(
             "shell",
@@ -55,6 +61,8 @@ class LiveServer:
             "from django.contrib.auth.models import User; "
             f"User.objects.create_user('tester', password='{PASSWORD}')",
         )
+
+    def run(self) -> "LiveServer":
         daphne = Path(sys.executable).with_name("daphne")
         self.proc = subprocess.Popen(
             [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "project.asgi:application"],
@@ -74,6 +82,12 @@ class LiveServer:
                 break
             time.sleep(0.1)
         raise RuntimeError(f"daphne did not start; see {self.log.name}")
+
+    def kill(self) -> None:
+        """kill -9: no chance to save anything."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

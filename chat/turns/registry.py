@@ -2,35 +2,42 @@
 
 A turn runs as a task owned by this registry, never by a socket: closing every tab leaves
 it running and saving. Frames go straight to the sockets of this process; the channel layer
-is only for other processes (it costs far more per message than a direct call).
+(chat/turns/bridge.py) carries them only to other processes that have watching sockets.
 """
 
 import asyncio
 import logging
+import math
 import time
 from collections import defaultdict
 from typing import Protocol
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
 from chat.models import Message
 from chat.presenters import STATUS_LABELS, MessageView
 from chat.rendering import render_plain
-from chat.services import StartedTurn, TurnPlan
-from chat.turns import endpoint, frames
+from chat.services import StartedTurn, TurnPlan, TurnRejected
+from chat.turns import bridge as wire
+from chat.turns import endpoint, frames, lifecycle
 from chat.turns.runner import TurnRunner
 from chat.turns.state import Changes, TurnState
 
 log = logging.getLogger(__name__)
 ANNOUNCE_EVERY = 4.0  # seconds between screen-reader announcements of new text
+PENDING = math.inf  # a socket waiting for its snapshot drops every sequenced frame
 
 
 class Watcher(Protocol):
     user_id: int
+    socket_key: str
+    floor: float
 
     def deliver(self, seq: int, html: str) -> None:
-        """Queue a frame for the socket; frames at or below the socket's floor are dropped."""
+        """Queue a frame; frames at or below the socket's floor are dropped (seq 0: always)."""
+
+    def deliver_snapshot(self, seq: int, html: str) -> None:
+        """Render a snapshot and take its seq as the new floor."""
 
 
 class LiveTurn:
@@ -43,6 +50,7 @@ class LiveTurn:
         self.runner: TurnRunner | None = None
         self.message_id: int | None = None
         self.rendered_items = 0
+        self.remote: set[str] = set()  # channels of other processes watching this turn
         self.task: asyncio.Task | None = None
         self.started = asyncio.get_running_loop().create_future()
         self._announced_chars = 0
@@ -54,7 +62,13 @@ class LiveTurn:
         html = frames.delta_frame(self.message_id, state, changes, self.rendered_items)
         self.rendered_items = len(state.items)
         html += self._announcement(state)
+        self.send_everywhere(seq, html)
+
+    def send_everywhere(self, seq: int, html: str) -> None:
         self.registry.broadcast(self.conversation_id, seq, html)
+        bridge = self.registry.bridge
+        for channel in self.remote:
+            bridge.send(channel, wire.Frame(conversation=self.conversation_id, seq=seq, html=html))
 
     def _announcement(self, state: TurnState, final: bool = False) -> str:
         """Throttled text for the polite live region: new sentences every few seconds."""
@@ -77,10 +91,18 @@ class LiveTurn:
             + frames.appended_message_frame(answer_view)
             + frames.turn_controls_frame(live=True)
         )
+        for watcher in self.registry.watchers.get(self.conversation_id, ()):
+            watcher.floor = 0  # they see this turn from its first frame: no snapshot to wait for
         self.registry.broadcast(self.conversation_id, 0, html)
         self.registry.notify_user(
             self.plan.user_id, frames.sidebar_dot_frame(self.conversation_id, True)
         )
+        if self.registry.bridge is not None:
+            self.registry.bridge.join(wire.turn_group(self.conversation_id))
+            self.registry.bridge.group_send(
+                wire.watch_group(self.conversation_id),
+                wire.TurnStarted(conversation=self.conversation_id, html=html),
+            )
         if not self.started.done():
             self.started.set_result(started)
 
@@ -88,9 +110,8 @@ class LiveTurn:
         """The live message as it is now, and the seq it reflects (for attaching sockets)."""
         assert self.runner is not None and self.message_id is not None
         snapshot = self.runner.snapshot()
-        return self.runner.seq, frames.live_message_frame(
-            self.message_id, snapshot, self.plan.model
-        )
+        html = frames.live_message_frame(self.message_id, snapshot, self.plan.model)
+        return self.runner.seq, html + frames.turn_controls_frame(live=True)
 
 
 class TurnRegistry:
@@ -98,22 +119,57 @@ class TurnRegistry:
         self.turns: dict[int, LiveTurn] = {}
         self.watchers: dict[int, set[Watcher]] = defaultdict(set)
         self.user_watchers: dict[int, set[Watcher]] = defaultdict(set)
+        self.bridge: wire.Bridge | None = None
+        self.accepting = True
+        self._started = False
+        self._background: list[asyncio.Task] = []
+
+    async def ensure_started(self) -> None:
+        """Start this process's services once, inside its event loop."""
+        if self._started:
+            return
+        self._started = True
+        if wire.crosses_processes():
+            self.bridge = wire.Bridge(self.on_bridge_message)
+            await self.bridge.start()
+        self._background.append(asyncio.create_task(lifecycle.sweep_forever(self), name="sweeper"))
+        lifecycle.install_signal_handlers(self)
 
     # --- sockets ---
     def attach(self, conversation_id: int, watcher: Watcher) -> tuple[int, str] | None:
         """Join first, then take the snapshot: in one synchronous step nothing can slip between."""
+        first_here = not self.watchers.get(conversation_id)
         self.watchers[conversation_id].add(watcher)
         self.user_watchers[watcher.user_id].add(watcher)
         turn = self.turns.get(conversation_id)
-        if turn is None or turn.message_id is None:
-            return None
-        return turn.snapshot_html()
+        if turn is not None and turn.message_id is not None:
+            return turn.snapshot_html()
+        if self.bridge is not None:
+            if first_here:
+                self.bridge.join(wire.watch_group(conversation_id))
+            # A turn may run in another process: ask it for a snapshot for this socket.
+            watcher.floor = PENDING
+            self.bridge.group_send(
+                wire.turn_group(conversation_id),
+                wire.Watch(
+                    conversation=conversation_id,
+                    reply_to=self.bridge.channel or "",
+                    socket=watcher.socket_key,
+                ),
+            )
+        return None
 
     def detach(self, conversation_id: int, watcher: Watcher) -> None:
         self.watchers[conversation_id].discard(watcher)
         self.user_watchers[watcher.user_id].discard(watcher)
         if not self.watchers[conversation_id]:
             del self.watchers[conversation_id]
+            if self.bridge is not None:
+                self.bridge.leave(wire.watch_group(conversation_id))
+                self.bridge.group_send(
+                    wire.turn_group(conversation_id),
+                    wire.Unwatch(conversation=conversation_id, reply_to=self.bridge.channel or ""),
+                )
         if not self.user_watchers[watcher.user_id]:
             del self.user_watchers[watcher.user_id]
 
@@ -125,6 +181,47 @@ class TurnRegistry:
         for watcher in list(self.user_watchers.get(user_id, ())):
             watcher.deliver(0, html)  # seq 0: not part of any turn's sequence, never dropped
 
+    # --- the channel layer side ---
+    def on_bridge_message(self, message: wire._Msg) -> None:
+        conversation_id = message.conversation
+        turn = self.turns.get(conversation_id)
+        if isinstance(message, wire.Watch):
+            if turn is not None and turn.message_id is not None and self.bridge is not None:
+                turn.remote.add(message.reply_to)
+                seq, html = turn.snapshot_html()
+                self.bridge.send(
+                    message.reply_to,
+                    wire.Snapshot(
+                        conversation=conversation_id, socket=message.socket, seq=seq, html=html
+                    ),
+                )
+        elif isinstance(message, wire.Unwatch):
+            if turn is not None:
+                turn.remote.discard(message.reply_to)
+        elif isinstance(message, wire.Cancel):
+            self.cancel(conversation_id)
+        elif turn is not None:
+            return  # our own turn: local sockets already have everything
+        elif isinstance(message, wire.TurnStarted):
+            for watcher in list(self.watchers.get(conversation_id, ())):
+                watcher.floor = PENDING
+                watcher.deliver(0, message.html)
+            if self.bridge is not None and self.watchers.get(conversation_id):
+                self.bridge.group_send(
+                    wire.turn_group(conversation_id),
+                    wire.Watch(
+                        conversation=conversation_id, reply_to=self.bridge.channel or "", socket="*"
+                    ),
+                )
+        elif isinstance(message, wire.Snapshot):
+            for watcher in list(self.watchers.get(conversation_id, ())):
+                if message.socket in ("*", watcher.socket_key):
+                    watcher.deliver_snapshot(message.seq, message.html)
+        elif isinstance(message, wire.Frame):
+            self.broadcast(conversation_id, message.seq, message.html)
+        elif isinstance(message, wire.Ended):
+            self.broadcast(conversation_id, 0, message.html)
+
     # --- turns ---
     def is_live(self, conversation_id: int) -> bool:
         return conversation_id in self.turns
@@ -133,10 +230,13 @@ class TurnRegistry:
         """Start a turn as a task of the registry; returns once its rows are written."""
         assert plan.conversation_id is not None
         conversation_id = plan.conversation_id
+        if not self.accepting:
+            raise TurnRejected(
+                "This server is restarting; please send your message again in a moment."
+            )
         if conversation_id in self.turns:
-            from chat.services import TurnRejected
-
             raise TurnRejected("A reply is still being written in this conversation.")
+        await self.ensure_started()
         turn = LiveTurn(self, plan, conversation_id)
         self.turns[conversation_id] = turn
         config = await endpoint.upstream_config()
@@ -171,8 +271,20 @@ class TurnRegistry:
             + frames.turn_controls_frame(live=False)
             + turn._announcement(turn.runner.state, final=True)
         )
-        self.broadcast(turn.conversation_id, turn.runner.seq + 1, html)
+        turn.send_everywhere(turn.runner.seq + 1, html)
         self.notify_user(turn.plan.user_id, frames.sidebar_dot_frame(turn.conversation_id, False))
+        if self.bridge is not None:
+            self.bridge.leave(wire.turn_group(turn.conversation_id))
+
+    def announce_stored(self, message: Message) -> None:
+        """A turn ended elsewhere (the sweeper marked it): show every watcher how it ended."""
+        html = frames.stored_message_frame(message) + frames.turn_controls_frame(live=False)
+        self.broadcast(message.conversation_id, 0, html)
+        if self.bridge is not None:
+            self.bridge.group_send(
+                wire.watch_group(message.conversation_id),
+                wire.Ended(conversation=message.conversation_id, html=html),
+            )
 
     def cancel(self, conversation_id: int) -> bool:
         turn = self.turns.get(conversation_id)
@@ -181,14 +293,37 @@ class TurnRegistry:
         turn.runner.cancel()
         return True
 
-    async def shutdown(self, grace: float) -> None:
-        """Stop every turn here and wait (bounded) for them to be saved."""
+    async def cancel_anywhere(self, conversation_id: int) -> bool:
+        """Stop the turn here, or ask the process that runs it; False if nothing is live."""
+        if self.cancel(conversation_id):
+            return True
+        live = await sync_to_async(
+            Message.objects.filter(
+                conversation_id=conversation_id, status__in=Message.LIVE_STATUSES
+            ).exists
+        )()
+        if live and self.bridge is not None:
+            self.bridge.group_send(
+                wire.turn_group(conversation_id), wire.Cancel(conversation=conversation_id)
+            )
+        return live and self.bridge is not None
+
+    async def shutdown(self, drain: float, grace: float = 5.0) -> None:
+        """Stop taking turns; let running ones finish for `drain` s, then save them as interrupted."""
+        self.accepting = False
         tasks = [t.task for t in self.turns.values() if t.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=drain)
         for turn in list(self.turns.values()):
             if turn.runner is not None:
-                turn.runner.cancel()
+                turn.runner.cancel(interrupt=True)
+        tasks = [t.task for t in self.turns.values() if t.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
+        for task in self._background:
+            task.cancel()
+        if self.bridge is not None:
+            await self.bridge.stop()
 
 
 def pending_views(started: StartedTurn, plan: TurnPlan) -> tuple[MessageView, MessageView]:
@@ -227,7 +362,3 @@ def registry() -> TurnRegistry:
     if _registry is None:
         _registry = TurnRegistry()
     return _registry
-
-
-def max_message_chars() -> int:
-    return settings.CHAT_MAX_MESSAGE_CHARS

@@ -62,6 +62,7 @@ class TurnRunner:
         self.first_event_at = self.first_token_at = None
         self._task: asyncio.Task[Any] | None = None
         self._cancel_requested = False
+        self._interrupt = False
         self._write_failed: BaseException | None = None
         self._last_flush = -1e9
         self._flush_timer: asyncio.TimerHandle | None = None
@@ -69,9 +70,11 @@ class TurnRunner:
         self._checkpoint: asyncio.Task[Any] | None = None
 
     # --- control ---
-    def cancel(self) -> None:
-        """Stop: closes the upstream stream at once and saves the partial answer as cancelled."""
+    def cancel(self, *, interrupt: bool = False) -> None:
+        """Stop: closes the upstream stream at once and saves the partial answer as cancelled
+        (or as interrupted, when the process is shutting down rather than a person asking)."""
         self._cancel_requested = True
+        self._interrupt = interrupt
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
@@ -94,7 +97,10 @@ class TurnRunner:
         except asyncio.CancelledError:
             cancelled = True
             if self._write_failed is None:
-                self.state.cancel()
+                if self._interrupt:
+                    self.state.interrupt()
+                else:
+                    self.state.cancel()
         finally:
             heartbeat.cancel()
         try:

@@ -1,0 +1,168 @@
+"""Crossing processes through the channel layer, only where a socket in another process watches.
+
+Each process has one channel of its own and a listener on it. Per conversation there are two
+groups: `watch.<id>`, joined by every process with local sockets on that conversation, and
+`turn.<id>`, joined by the process running its turn. The protocol (all messages strict):
+
+- a turn starts: the runner's process tells `watch.<id>` (`turn_started`, with the new rows);
+- a process with sockets asks `turn.<id>` for a snapshot (`watch`); the runner's process
+  answers it directly (`snapshot`) and from then on sends it every frame (`frame`);
+- Stop from anywhere: `cancel` to `turn.<id>`.
+
+So a frame costs a channel-layer message only per watching process, never per delta, and
+nothing at all when every watcher sits in the runner's process.
+"""
+
+import asyncio
+import logging
+from typing import Annotated, Literal
+
+from channels.layers import get_channel_layer
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    conversation: int
+
+
+class TurnStarted(_Msg):
+    kind: Literal["turn_started"] = "turn_started"
+    html: str
+
+
+class Watch(_Msg):
+    kind: Literal["watch"] = "watch"
+    reply_to: str
+    socket: str
+
+
+class Snapshot(_Msg):
+    kind: Literal["snapshot"] = "snapshot"
+    socket: str
+    seq: int
+    html: str
+
+
+class Frame(_Msg):
+    kind: Literal["frame"] = "frame"
+    seq: int
+    html: str
+
+
+class Unwatch(_Msg):
+    kind: Literal["unwatch"] = "unwatch"
+    reply_to: str
+
+
+class Cancel(_Msg):
+    kind: Literal["cancel"] = "cancel"
+
+
+class Ended(_Msg):
+    """A turn was ended by someone other than its runner (the sweeper)."""
+
+    kind: Literal["ended"] = "ended"
+    html: str
+
+
+AnyMessage = TurnStarted | Watch | Snapshot | Frame | Unwatch | Cancel | Ended
+Message = Annotated[AnyMessage, Field(discriminator="kind")]
+_adapter: TypeAdapter[AnyMessage] = TypeAdapter(Message)
+
+
+def watch_group(conversation_id: int) -> str:
+    return f"watch.{conversation_id}"
+
+
+def turn_group(conversation_id: int) -> str:
+    return f"turn.{conversation_id}"
+
+
+def crosses_processes() -> bool:
+    """The in-memory layer lives in one process: nothing to cross, so no bridge at all."""
+    layer = get_channel_layer()
+    return layer is not None and type(layer).__name__ != "InMemoryChannelLayer"
+
+
+class Bridge:
+    """This process's end of the channel layer: one channel, one listener task."""
+
+    def __init__(self, handler) -> None:
+        self.layer = get_channel_layer()
+        self.handler = handler  # TurnRegistry.on_bridge_message
+        self.channel: str | None = None
+        self._listener: asyncio.Task | None = None
+        self._sender: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+        self._outbox: asyncio.Queue[tuple[str, str, dict | None]] = asyncio.Queue()
+
+    async def start(self) -> None:
+        self.channel = await self.layer.new_channel("proc.")
+        self._listener = asyncio.create_task(self._listen(), name="bridge-listener")
+        self._sender = asyncio.create_task(self._send_all(), name="bridge-sender")
+        self._ready.set()
+
+    async def ready(self) -> str:
+        await self._ready.wait()
+        assert self.channel is not None
+        return self.channel
+
+    async def _listen(self) -> None:
+        assert self.channel is not None
+        while True:
+            try:
+                raw = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("channel layer receive failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            try:
+                message = _adapter.validate_python(raw.get("body", raw))
+            except ValidationError as exc:
+                log.warning("ignored a malformed bridge message: %s", exc.errors()[:1])
+                continue
+            try:
+                self.handler(message)
+            except Exception:
+                log.exception("bridge message %s failed", message.kind)
+
+    # Every outgoing call goes through one queue and one sender task: frames keep their order.
+    def send(self, channel: str, message: _Msg) -> None:
+        self._outbox.put_nowait(("send", channel, _wire(message)))
+
+    def group_send(self, group: str, message: _Msg) -> None:
+        self._outbox.put_nowait(("group_send", group, _wire(message)))
+
+    def join(self, group: str) -> None:
+        self._outbox.put_nowait(("group_add", group, None))
+
+    def leave(self, group: str) -> None:
+        self._outbox.put_nowait(("group_discard", group, None))
+
+    async def _send_all(self) -> None:
+        channel = await self.ready()
+        while True:
+            op, target, body = await self._outbox.get()
+            try:
+                if body is None:
+                    await getattr(self.layer, op)(target, channel)
+                else:
+                    await getattr(self.layer, op)(target, body)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("channel layer %s to %s failed: %s", op, target, exc)
+
+    async def stop(self) -> None:
+        for task in (self._listener, self._sender):
+            if task is not None:
+                task.cancel()
+
+
+def _wire(message: _Msg) -> dict:
+    return {"type": "bridge", "body": message.model_dump()}

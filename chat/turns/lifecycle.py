@@ -1,0 +1,65 @@
+"""Process-level duties of the relay: the periodic sweeper and a graceful SIGTERM."""
+
+import asyncio
+import logging
+import os
+import signal
+from typing import TYPE_CHECKING
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from chat.turns.sweeper import sweep_expired
+
+if TYPE_CHECKING:
+    from chat.turns.registry import TurnRegistry
+
+log = logging.getLogger(__name__)
+
+
+async def sweep_forever(registry: "TurnRegistry") -> None:
+    """Every few seconds, end the turns whose runners died, and show watchers how they ended."""
+    while True:
+        try:
+            for message in await sync_to_async(sweep_expired)():
+                registry.announce_stored(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweep failed")
+        await asyncio.sleep(settings.SWEEP_INTERVAL)
+
+
+def install_signal_handlers(registry: "TurnRegistry") -> None:
+    """On SIGTERM/SIGINT: stop taking turns, drain or save the running ones, then let the
+    server (daphne or uvicorn) do its own shutdown with the handler it had installed."""
+    if not settings.CHAT_SIGNAL_HANDLERS:
+        return
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def handler(received: int, frame: object, previous: object = previous) -> None:
+            signal.signal(received, signal.SIG_IGN)  # a second signal must not cut the save short
+            loop.call_soon_threadsafe(
+                lambda: asyncio.ensure_future(_graceful(registry, received, previous))
+            )
+
+        try:
+            signal.signal(signum, handler)
+        except ValueError:
+            return  # not the main thread: the server keeps its own handling
+
+
+async def _graceful(registry: "TurnRegistry", signum: int, previous: object) -> None:
+    log.warning("signal %s: finishing %d running turn(s) before exit", signum, len(registry.turns))
+    try:
+        await registry.shutdown(drain=settings.SHUTDOWN_DRAIN_SECONDS)
+    finally:
+        signal.signal(
+            signum,
+            previous
+            if callable(previous) or previous in (signal.SIG_DFL, signal.SIG_IGN)
+            else signal.SIG_DFL,
+        )
+        os.kill(os.getpid(), signum)
