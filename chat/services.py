@@ -1,10 +1,12 @@
 """Writes for turns. Each function owns its transaction; async code calls each once per step."""
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -46,6 +48,7 @@ def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) 
             f"The message is {len(text):,} characters long; the limit is "
             f"{settings.CHAT_MAX_MESSAGE_CHARS:,}."
         )
+    _check_rate(user.pk)
     history: list[dict[str, Any]] = []
     if conversation_id is not None:
         # Only the owner writes (chat/permissions.py), and only while the account is active:
@@ -62,6 +65,23 @@ def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) 
         history = history_input(messages)
     history.append({"role": "user", "content": text})
     return TurnPlan(user.pk, conversation_id, text, model, history)
+
+
+def _check_rate(user_id: int) -> None:
+    """At most CHAT_TURNS_PER_MINUTE turns a person per minute; the counter lives in the cache
+    (Redis when REDIS_URL is set), so the limit holds across every server process."""
+    limit = settings.CHAT_TURNS_PER_MINUTE
+    if not limit:
+        return
+    key = f"turn-rate:{user_id}:{int(time.time() // 60)}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr: count this one as the first
+        cache.set(key, 1, timeout=120)
+        count = 1
+    if count > limit:
+        raise TurnRejected(f"You have sent {limit} messages this minute; please wait a moment.")
 
 
 def history_input(messages: list[Message]) -> list[dict[str, Any]]:

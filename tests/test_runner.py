@@ -225,3 +225,15 @@ async def test_lease_is_renewed_while_the_upstream_is_silent(upstream, user, set
     runner.cancel()
     await task
     await close_shared_client()
+
+
+def test_turns_per_minute_are_limited_per_person(user, other_user, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.CHAT_TURNS_PER_MINUTE = 2
+    for _ in range(2):
+        services.plan_turn(user=user, conversation_id=None, text="hi", model="m")
+    with pytest.raises(services.TurnRejected, match="2 messages this minute"):
+        services.plan_turn(user=user, conversation_id=None, text="hi", model="m")
+    services.plan_turn(user=other_user, conversation_id=None, text="hi", model="m")  # others unaffected
