@@ -157,6 +157,20 @@ def finish_turn(*, message_id: int, snapshot: TurnSnapshot, input_chars: int = 0
     return message
 
 
+def claim_turn(*, message_id: int, lease_owner: str) -> Message | None:
+    """Take over a live turn whose lease expired (to resume it); None if someone else did."""
+    now = timezone.now()
+    claimed = Message.objects.filter(
+        pk=message_id, status__in=Message.LIVE_STATUSES, lease_expires_at__lt=now
+    ).update(
+        lease_owner=lease_owner,
+        lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
+    )
+    if not claimed:
+        return None
+    return Message.objects.select_related("conversation").get(pk=message_id)
+
+
 @transaction.atomic
 def interrupt_turn(*, message_id: int) -> Message | None:
     """End a turn whose runner died; None if it was saved or renewed in the meantime."""

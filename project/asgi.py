@@ -1,6 +1,8 @@
 """ASGI entry point: Django first, then sockets behind origin and auth checks."""
 
+import asyncio
 import os
+import sys
 import threading
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
@@ -17,6 +19,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.turns import endpoint  # noqa: E402
+from chat.turns.registry import registry  # noqa: E402
 
 http_app = ASGIStaticFilesHandler(django_app) if settings.SERVE_STATIC else django_app
 
@@ -28,6 +31,23 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+
+def _start_process_services() -> None:
+    """Sweeper and SIGTERM handling from process start, not from the first socket: a process
+    that never serves a socket must still clean up after a crashed peer. Daphne imports us
+    before its loop runs, so the start is scheduled on that loop."""
+    daphne_server = sys.modules.get("daphne.server")
+    try:
+        loop = asyncio.get_running_loop()  # uvicorn imports the app inside its running loop
+    except RuntimeError:
+        loop = getattr(daphne_server, "twisted_loop", None)
+    if loop is not None:
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(registry().ensure_started()))
+
+
+if os.environ.get("CHAT_START_SERVICES_AT_IMPORT", "1") == "1":
+    _start_process_services()
 
 if endpoint.uses_local_model() and settings.LOCAL_MODEL_PRELOAD:
     # Load the embedded model now, off the main thread, so the first turn does not wait.

@@ -209,4 +209,9 @@ LOCAL_MODEL_STATE_FILE = Path(env_str("LOCAL_MODEL_STATE_FILE", str(RUN_DIR / "l
 SWEEP_INTERVAL = env_float("SWEEP_INTERVAL_SECONDS", 10.0, minimum=0.1)
 SHUTDOWN_DRAIN_SECONDS = env_float("SHUTDOWN_DRAIN_SECONDS", 10.0)
 CHAT_SIGNAL_HANDLERS = env_bool("CHAT_SIGNAL_HANDLERS", True)
+# Read by project/asgi.py from os.environ (it must be known before settings in tests):
+# CHAT_START_SERVICES_AT_IMPORT, default true.
 CHAT_TURNS_PER_MINUTE = env_int("CHAT_TURNS_PER_MINUTE", 30)
+# Background mode (OpenAI): responses are stored upstream, so a turn whose process died is
+# resumed from its last checkpoint instead of being marked interrupted.
+CHAT_BACKGROUND = env_bool("CHAT_BACKGROUND", False)

@@ -3,6 +3,9 @@
 import os
 import socket
 
+# The ASGI module is imported by socket tests; its process services belong to real servers.
+os.environ.setdefault("CHAT_START_SERVICES_AT_IMPORT", "0")
+
 import pytest
 
 from chat.turns import endpoint

@@ -111,14 +111,24 @@ def text_stream(
     delay: float = 0.02,
     model: str = "fake-model",
     stamp: bool = False,
+    response_id: str | None = None,
+    background: bool = False,
 ) -> Reply:
-    """A complete, valid Responses stream for `text`, with fresh ids on every request."""
+    """A complete, valid Responses stream for `text`, with fresh ids on every request
+    (or a fixed response id, for a background response and its resumed stream)."""
     pieces = [text[i : i + chunk] for i in range(0, len(text), chunk)]
-    return Reply("stream", frames=lambda: _text_frames(text, pieces, model, stamp), delay=delay)
+    return Reply(
+        "stream",
+        frames=lambda: _text_frames(text, pieces, model, stamp, response_id, background),
+        delay=delay,
+    )
 
 
-def _text_frames(text: str, pieces: list[str], model: str, stamp: bool) -> list[Frame]:
-    rid, mid = f"resp_fake_{uuid.uuid4().hex}", f"msg_fake_{uuid.uuid4().hex}"
+def _text_frames(
+    text: str, pieces: list[str], model: str, stamp: bool, response_id: str | None, background: bool
+) -> list[Frame]:
+    rid = response_id or f"resp_fake_{uuid.uuid4().hex}"
+    mid = f"msg_fake_{rid}"
     where = {"item_id": mid, "output_index": 0, "content_index": 0}
     part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
     item = {"id": mid, "type": "message", "status": "completed", "role": "assistant"}
@@ -129,6 +139,7 @@ def _text_frames(text: str, pieces: list[str], model: str, stamp: bool) -> list[
     response = {
         "id": rid, "object": "response", "created_at": int(time.time()), "status": "in_progress",
         "model": model, "output": [], "usage": None, "error": None, "incomplete_details": None,
+        "background": background,
     }  # fmt: skip
     evs: list[dict] = [
         {"type": "response.created", "response": response},

@@ -31,6 +31,7 @@ class LiveServer:
             "DATABASE_URL": "",
             "REDIS_URL": "",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CHAT_START_SERVICES_AT_IMPORT": "1",
             **env,
         }
         self.log = (tmp / "daphne.log").open("w")

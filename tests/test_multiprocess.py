@@ -302,3 +302,38 @@ async def test_redis_restart_mid_stream_loses_no_answer(
         await person.close()
         one.stop()
         two.stop()
+
+
+async def test_background_turn_is_resumed_by_the_other_process_after_kill_9(
+    tmp_path, database, upstream
+):
+    text = "".join(f"b{i:03d} " for i in range(400))
+    rid = "resp_bg_test_0001"
+    upstream.enqueue(
+        fake.text_stream(text, chunk=5, delay=0.01, response_id=rid, background=True),
+        fake.text_stream(
+            text, chunk=5, delay=0.001, response_id=rid, background=True
+        ),  # the resume
+    )
+    one, two = pair(tmp_path, database, upstream, CHAT_BACKGROUND="1")
+    person = await Browser.login(one)
+    try:
+        ws1, ws2 = await person.socket(one), await person.socket(two)
+        await ws1.send_str(json.dumps({"action": "send", "message": "go"}))
+        tab2 = TabText()
+        await frames_until(ws2, "b030 ", tab2)
+        await asyncio.sleep(0.8)  # a checkpoint (every 0.3 s) with its sequence number lands
+        one.kill()
+        await frames_until(ws2, FINAL, tab2, wait=30)
+        row = stored(two, person.conversation)
+        assert row["status"] == "completed"
+        assert row["text"] == text
+        assert tab2.of(row["id"]) == text.strip()
+        posted = [r for r in upstream.requests if r["method"] == "POST"]
+        assert posted[0]["json"]["background"] is True
+        resumed = [r for r in upstream.requests if r["method"] == "GET" and rid in r["path"]]
+        assert resumed and int(resumed[0]["query"]["starting_after"]) > 10
+        assert resumed[0]["query"]["stream"] == "true"
+    finally:
+        await person.close()
+        two.stop()

@@ -4,11 +4,13 @@ import asyncio
 import logging
 import os
 import signal
+import uuid
 from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from chat.turns.runner import PROCESS_ID
 from chat.turns.sweeper import sweep_expired
 
 if TYPE_CHECKING:
@@ -21,8 +23,14 @@ async def sweep_forever(registry: "TurnRegistry") -> None:
     """Every few seconds, end the turns whose runners died, and show watchers how they ended."""
     while True:
         try:
-            for message in await sync_to_async(sweep_expired)():
+            owner = f"{PROCESS_ID}-resume-{uuid.uuid4().hex[:8]}"
+            ended, claimed = await sync_to_async(sweep_expired)(
+                claim_as=owner if registry.accepting else None
+            )
+            for message in ended:
                 registry.announce_stored(message)
+            for message in claimed:
+                await registry.resume(message, lease_owner=owner)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -20,8 +20,9 @@ from chat.rendering import render_plain
 from chat.services import StartedTurn, TurnPlan, TurnRejected
 from chat.turns import bridge as wire
 from chat.turns import endpoint, frames, lifecycle
-from chat.turns.runner import TurnRunner
+from chat.turns.runner import Resume, TurnRunner
 from chat.turns.state import Changes, TurnState
+from chat.upstream.client import close_shared_client
 
 log = logging.getLogger(__name__)
 ANNOUNCE_EVERY = 4.0  # seconds between screen-reader announcements of new text
@@ -246,6 +247,37 @@ class TurnRegistry:
         turn.task = asyncio.create_task(self._run(turn), name=f"turn-{conversation_id}")
         return await asyncio.shield(turn.started)
 
+    async def resume(self, message: Message, *, lease_owner: str) -> None:
+        """Go on with a background-mode turn whose runner died (claimed by the sweeper)."""
+        conversation_id = message.conversation_id
+        if conversation_id in self.turns:
+            return
+        plan = TurnPlan(message.conversation.owner_id, conversation_id, "", message.model, [])
+        turn = LiveTurn(self, plan, conversation_id)
+        turn.message_id = message.pk
+        turn.rendered_items = len(message.items or [])
+        resume = Resume(
+            message_id=message.pk, conversation_id=conversation_id, lease_owner=lease_owner,
+            response_id=message.response_id, last_seq=message.last_seq, items=message.items or [],
+            model=message.model, first_event_at=message.first_event_at,
+            first_token_at=message.first_token_at,
+        )  # fmt: skip
+        config = await endpoint.upstream_config()
+        turn.runner = TurnRunner(plan=plan, config=config, publisher=turn, resume=resume)
+        if resume.last_seq is None:
+            turn.rendered_items = 0
+        self.turns[conversation_id] = turn
+        for watcher in self.watchers.get(conversation_id, ()):
+            watcher.deliver_snapshot(*turn.snapshot_html())
+        if self.bridge is not None:
+            self.bridge.join(wire.turn_group(conversation_id))
+            self.bridge.group_send(
+                wire.watch_group(conversation_id),
+                wire.TurnStarted(conversation=conversation_id, html=turn.snapshot_html()[1]),
+            )
+        turn.started.set_result(StartedTurn(conversation_id, 0, message.pk))
+        turn.task = asyncio.create_task(self._run(turn), name=f"turn-{conversation_id}-resumed")
+
     async def _run(self, turn: LiveTurn) -> None:
         assert turn.runner is not None
         try:
@@ -324,6 +356,7 @@ class TurnRegistry:
             task.cancel()
         if self.bridge is not None:
             await self.bridge.stop()
+        await close_shared_client()
 
 
 def pending_views(started: StartedTurn, plan: TurnPlan) -> tuple[MessageView, MessageView]:

@@ -10,6 +10,8 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
@@ -20,7 +22,7 @@ from chat import services
 from chat.services import StartedTurn, TurnPlan
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.state import Changes, TurnState
-from chat.upstream.client import UpstreamConfig, cancel_response, stream_response
+from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream, stream_response
 from chat.upstream.errors import UpstreamError
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,31 @@ class NullPublisher:
         pass
 
 
+@dataclass(frozen=True)
+class Resume:
+    """A background-mode turn taken over after its runner died, from its last checkpoint."""
+
+    message_id: int
+    conversation_id: int
+    lease_owner: str
+    response_id: str
+    last_seq: int | None
+    items: list[dict[str, Any]]
+    model: str
+    first_event_at: datetime | None
+    first_token_at: datetime | None
+
+    def state(self) -> TurnState:
+        if self.last_seq is None:
+            return TurnState()  # nothing numbered was kept: replay the stream from its start
+        state = TurnState.restore(
+            items=self.items, status="streaming", response_id=self.response_id,
+            model=self.model, last_seq=self.last_seq, background=True,
+        )  # fmt: skip
+        state.response_id = self.response_id
+        return state
+
+
 class TurnRunner:
     def __init__(
         self,
@@ -46,6 +73,7 @@ class TurnRunner:
         publisher: Publisher | None = None,
         flush_interval: float | None = None,
         on_started: Callable[[StartedTurn], None] | None = None,
+        resume: "Resume | None" = None,
     ) -> None:
         self.plan = plan
         self.config = config
@@ -55,11 +83,13 @@ class TurnRunner:
             settings.CHAT_FLUSH_INTERVAL if flush_interval is None else flush_interval
         )
         self.checkpoint_interval = settings.CHAT_CHECKPOINT_INTERVAL
-        self.lease_owner = f"{PROCESS_ID}-{uuid.uuid4().hex[:8]}"
-        self.state = TurnState()
+        self.resume = resume
+        self.lease_owner = resume.lease_owner if resume else f"{PROCESS_ID}-{uuid.uuid4().hex[:8]}"
+        self.state = resume.state() if resume else TurnState()
         self.started: StartedTurn | None = None
         self.seq = 0
-        self.first_event_at = self.first_token_at = None
+        self.first_event_at = resume.first_event_at if resume else None
+        self.first_token_at = resume.first_token_at if resume else None
         self._task: asyncio.Task[Any] | None = None
         self._cancel_requested = False
         self._interrupt = False
@@ -86,10 +116,7 @@ class TurnRunner:
     # --- the turn ---
     async def run(self) -> TurnSnapshot:
         self._task = asyncio.current_task()
-        write = asyncio.create_task(
-            sync_to_async(services.start_turn)(plan=self.plan, lease_owner=self.lease_owner)
-        )
-        write.add_done_callback(self._on_write_done)
+        write = self._begin()
         heartbeat = asyncio.create_task(self._heartbeat())
         cancelled = False
         try:
@@ -104,7 +131,7 @@ class TurnRunner:
         finally:
             heartbeat.cancel()
         try:
-            self.started = await write
+            self.started = await write if write is not None else self.started
         except BaseException:
             log.exception("could not store the start of the turn; upstream request cancelled")
             raise
@@ -114,6 +141,17 @@ class TurnRunner:
         if cancelled and self._task is not None:
             self._task.uncancel()
         return self.snapshot()
+
+    def _begin(self) -> "asyncio.Task[StartedTurn] | None":
+        """Write the first rows concurrently with the upstream request; a resumed turn has them."""
+        if self.resume is not None:
+            self.started = StartedTurn(self.resume.conversation_id, 0, self.resume.message_id)
+            return None
+        write = asyncio.create_task(
+            sync_to_async(services.start_turn)(plan=self.plan, lease_owner=self.lease_owner)
+        )
+        write.add_done_callback(self._on_write_done)
+        return write
 
     def _on_write_done(self, write: asyncio.Task[Any]) -> None:
         if write.cancelled() or write.exception() is None:
@@ -128,8 +166,12 @@ class TurnRunner:
             self._task.cancel()  # no row to save into: stop the upstream request
 
     async def _stream(self) -> None:
-        body = self._request_body()
-        events = stream_response(body, config=self.config)
+        if self.resume is not None:
+            events = resume_stream(
+                self.resume.response_id, starting_after=self.state.last_seq, config=self.config
+            )
+        else:
+            events = stream_response(self._request_body(), config=self.config)
         loop = asyncio.get_running_loop()
         try:
             async for event in events:
@@ -156,6 +198,10 @@ class TurnRunner:
             body["instructions"] = settings.CHAT_INSTRUCTIONS
         if settings.CHAT_MAX_OUTPUT_TOKENS:
             body["max_output_tokens"] = settings.CHAT_MAX_OUTPUT_TOKENS
+        if settings.CHAT_BACKGROUND:
+            # Stored upstream and resumable: a turn outlives a crash of this process.
+            body["background"] = True
+            body["store"] = True
         return body
 
     def _after_event(self, now: float, structural: bool) -> None:
@@ -213,6 +259,12 @@ class TurnRunner:
             await cancel_response(self.state.response_id, config=self.config)
         self._flush()
         input_chars = sum(len(str(item.get("content", ""))) for item in self.plan.input)
+        log.info(
+            "turn ended conversation=%s message=%s status=%s model=%s response=%s events=%d frames=%d error=%s",
+            self.started.conversation_id, self.started.assistant_message_id, self.state.status,
+            self.state.model or self.plan.model, self.state.response_id, self.state.events,
+            self.seq, self.state.error_code or "-",
+        )  # fmt: skip
         await sync_to_async(services.finish_turn)(
             message_id=self.started.assistant_message_id,
             snapshot=self.snapshot(),

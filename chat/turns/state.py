@@ -81,6 +81,26 @@ class TurnState:
         self._by_id: dict[str, int] = {}
         self._changes = Changes()
 
+    @classmethod
+    def restore(
+        cls,
+        *,
+        items: list[dict[str, Any]],
+        status: str,
+        response_id: str | None,
+        model: str | None,
+        last_seq: int | None,
+        background: bool,
+    ) -> "TurnState":
+        """Rebuild from a checkpoint, to go on with a resumed stream (events after last_seq)."""
+        state = cls()
+        for data in items:
+            state._add(Item.from_dict(data))
+        state.status, state.response_id, state.model = status, response_id, model
+        state.last_seq, state.background = last_seq, background
+        state._changes = Changes()
+        return state
+
     # --- reading ---
     @property
     def text(self) -> str:
