@@ -30,6 +30,8 @@ class Probe:
     def __init__(self) -> None:
         self.reset()
         self.monitor: asyncio.Task | None = None
+        self.mem_base = self.mem_snapshot = None
+        self.mem_peak = 0
 
     def reset(self) -> None:
         self.max_stall = 0.0
@@ -52,10 +54,34 @@ class Probe:
             "layer": self.layer,
         }
 
+    # --- memory (experiment, BENCH_TRACEMALLOC=1): the snapshot at the highest traced size ---
+    def memory_check(self) -> None:
+        import tracemalloc
+
+        size = tracemalloc.get_traced_memory()[0]
+        if self.mem_base is None:
+            self.mem_base = tracemalloc.take_snapshot()
+        elif size > self.mem_peak:
+            self.mem_peak = size
+            self.mem_snapshot = tracemalloc.take_snapshot()
+
+    def memory_report(self, top: int = 40) -> str:
+        if self.mem_snapshot is None or self.mem_base is None:
+            return "no snapshot (set BENCH_TRACEMALLOC=1)\n"
+        diff = self.mem_snapshot.compare_to(self.mem_base, "lineno")
+        total = sum(d.size_diff for d in diff)
+        lines = [f"growth from the first request to the peak: {total / 2**20:.1f} MiB"]
+        for d in diff[:top]:
+            lines.append(f"{d.size_diff / 1024:10.1f} KiB {d.count_diff:8d} blocks  {d.traceback}")
+        return "\n".join(lines) + "\n"
+
     # --- event loop lag: sleep TICK, record the overshoot ---
     async def watch_loop(self) -> None:
         perf = time.perf_counter
+        tracing = bool(os.environ.get("BENCH_TRACEMALLOC"))
         while True:
+            if tracing and self.ticks % 400 == 0:
+                self.memory_check()
             start = perf()
             await asyncio.sleep(TICK)
             lag = perf() - start - TICK
@@ -115,6 +141,11 @@ def wrap(app):
     async def application(scope, receive, send):
         if PROBE.monitor is None:
             PROBE.monitor = asyncio.get_running_loop().create_task(PROBE.watch_loop())
+            if os.environ.get("BENCH_GC") == "freeze":
+                import gc
+
+                gc.freeze()  # everything loaded so far: never scanned again
+                gc.enable()
         if scope["type"] == "http" and scope["path"].startswith("/__bench__/"):
             await _stats(scope, receive, send)
             return
@@ -129,7 +160,10 @@ def wrap(app):
 
 async def _stats(scope, receive, send) -> None:
     query = parse_qs(scope.get("query_string", b"").decode())
-    body = orjson.dumps(PROBE.snapshot())
+    if scope["path"] == "/__bench__/memory":
+        body = PROBE.memory_report().encode()
+    else:
+        body = orjson.dumps(PROBE.snapshot())
     if query.get("reset") == ["1"]:
         PROBE.reset()
     await send(

@@ -32,6 +32,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(CPU of the main thread, which runs the event loop; CPU of all other threads)."""
+    main = cpu_seconds_of(f"/proc/{pid}/task/{pid}/stat")
+    return main, cpu_seconds(pid) - main
+
+
+def cpu_seconds_of(stat_path: str) -> float:
+    with open(stat_path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all processes on the machine have spent busy (from /proc/stat), in seconds."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return (sum(v[:8]) - idle) / CLK_TCK
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -43,6 +63,11 @@ def rss_bytes(pid: int) -> int:
 def get_json(url: str, timeout: float = 10.0):
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return json.loads(resp.read())
+
+
+def get_text(url: str, timeout: float = 60.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.read().decode()
 
 
 def stop(proc: subprocess.Popen | None, grace: float = 20.0) -> None:

@@ -2,9 +2,11 @@
 
 python -m bench.profile bench/results/profile-daphne-100.txt [--top 25]
 
-Prints the share of samples per area (by the file of the innermost frame), the top
-functions by self time, and the top functions by inclusive time (the function or anything
-it calls).
+Prints the share of busy samples per area (by the file of the innermost frame), per thread
+(the event loop's main thread against the `sync_to_async` workers), the top functions by self
+time, and the top functions by inclusive time (the function or anything it calls). Samples
+where the loop only waits in its selector are counted apart as idle: py-spy's
+`--nonblocking` mode reports them as active.
 """
 
 from __future__ import annotations
@@ -66,13 +68,23 @@ def area(frame: str) -> str:
     return "other"
 
 
+def idle(frames: list[str]) -> bool:
+    leaf = frames[-1]
+    return leaf.startswith(("EpollSelector.select", "select (selectors")) or (
+        "uvloop" in leaf and "run" in leaf
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("profile", type=Path)
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args()
     stacks = parse(args.profile)
+    idle_samples = sum(c for f, c in stacks if idle(f))
+    stacks = [(f, c) for f, c in stacks if not idle(f)]
     total = sum(c for _, c in stacks) or 1
+    workers = sum(c for f, c in stacks if f[0].startswith("Thread._bootstrap"))
     own: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     areas: Counter[str] = Counter()
@@ -83,7 +95,10 @@ def main() -> None:
         areas[area(leaf)] += count
         for f in {short(f) for f in frames}:
             incl[f] += count
-    print(f"{total} samples\n\nBy area (innermost frame):")
+    print(f"{total} busy samples (+{idle_samples} idle in the selector)")
+    print(f"  {100 * (total - workers) / total:5.1f}%  main thread (event loop)")
+    print(f"  {100 * workers / total:5.1f}%  worker threads (sync_to_async: database)")
+    print("\nBy area (innermost frame):")
     for name, c in areas.most_common():
         print(f"  {100 * c / total:5.1f}%  {name}")
     print(f"\nTop {args.top} by self time:")

@@ -98,6 +98,7 @@ class Bench:
         self.text, self.chunk = answer_text(args.deltas)
         self.rows: list[dict] = []
         self.baseline: dict[int, dict] = {}
+        self.runs = 0
         self.fake = procs.Fake(args.rate, args.deltas, self.work / "fake.log")
 
     # --- time budget ---
@@ -144,11 +145,15 @@ class Bench:
         try:
             ready = json.loads(clients.expect("ready"))
             fake_cpu0 = procs.cpu_seconds(self.fake.proc.pid)
+            client0 = procs.cpu_seconds(clients.pid)
+            busy0 = procs.machine_busy_seconds()
             t0 = time.time()
             clients.say("go")
             clients.expect("done")
             wall = time.time() - t0
             fake_cpu = procs.cpu_seconds(self.fake.proc.pid) - fake_cpu0
+            foreign = (procs.machine_busy_seconds() - busy0 - fake_cpu
+                       - (procs.cpu_seconds(clients.pid) - client0))  # fmt: skip
             result = clients.result()
         finally:
             clients.close()
@@ -163,6 +168,7 @@ class Bench:
             "ttft_ms": metrics.summary(m["ttft"], 50, 99),
             "fake_cpu_cores": round(fake_cpu / wall, 3),
             "client_cpu_cores": round(result["client_cpu_s"] / wall, 3),
+            "other_cpu_cores": round(max(foreign, 0.0) / wall, 3),
             "errors": errors, "lost_text": m["lost"],
             "pass": errors == 0, "duration_s": round(wall, 1),
         }  # fmt: skip
@@ -189,7 +195,8 @@ class Bench:
         if reason is not None:
             self.skip(mode, reason)
             return
-        env = self.app_env(mode, mode.name)
+        self.runs += 1
+        env = self.app_env(mode, f"{mode.name}-{self.runs}")
         need = max(steps)
         groups = {"warmup": 1, **{f"s{n}": n for n in steps}}
         servers: list[procs.Server] = []
@@ -204,6 +211,7 @@ class Bench:
                 self.skip(mode, f"{what} does not work yet: the warm-up turn failed ({sample})")
                 return
             idle_rss = sum(procs.rss_bytes(s.pid) for s in servers)
+            idle_cpu = measure_idle(servers)
             for n in steps:
                 if self.left() < self.step_estimate(n, mode.processes) + (
                     0 if n in self.baseline else self.step_estimate(n)
@@ -213,10 +221,13 @@ class Bench:
                 base = self.run_baseline(n) if profile is None else None
                 row = self.run_step(
                     mode, servers, setup, f"s{n}", n, env, idle_rss=idle_rss, base=base,
-                    profile=profile,
+                    profile=profile, idle_cpu=idle_cpu,
                 )  # fmt: skip
                 self.rows.append(row)
                 print_row(row)
+                if os.environ.get("BENCH_TRACEMALLOC"):
+                    report = procs.get_text(f"{servers[0].url}/__bench__/memory")
+                    (RESULTS / f"memory-{mode.name}-{n}.txt").write_text(report)
                 if not row["pass"]:
                     break
         finally:
@@ -255,7 +266,7 @@ class Bench:
         }  # fmt: skip
 
     def run_step(self, mode, servers, setup, group, n, env, *, turns=None, warmup=False,
-                 idle_rss=0, base=None, profile=None) -> dict:  # fmt: skip
+                 idle_rss=0, base=None, profile=None, idle_cpu=0.0) -> dict:  # fmt: skip
         turns = turns or self.args.turns
         plan = self.plan(mode, servers, setup, group, turns)
         pids = [s.pid for s in servers]
@@ -267,18 +278,24 @@ class Bench:
         try:
             ready = json.loads(clients.expect("ready"))
             cpu0 = sum(procs.cpu_seconds(p) for p in pids)
+            loop0 = sum(procs.thread_cpu_seconds(p)[0] for p in pids)
             fake0 = procs.cpu_seconds(self.fake.proc.pid)
+            client0 = procs.cpu_seconds(clients.pid)
+            busy0 = procs.machine_busy_seconds()
             for s in servers:
                 s.stats(reset=True)
             if profile:
-                spy = start_py_spy(servers[0].pid, profile, self.step_estimate(n))
+                spy = start_py_spy(servers[0].pid, profile, self.ramp + turns * self.answer_s + 1)
             with procs.RssSampler(pids) as rss:
                 t0 = time.time()
                 clients.say("go")
                 clients.expect("done")
                 wall = time.time() - t0
             cpu = sum(procs.cpu_seconds(p) for p in pids) - cpu0
+            loop_cpu = sum(procs.thread_cpu_seconds(p)[0] for p in pids) - loop0
             fake_cpu = procs.cpu_seconds(self.fake.proc.pid) - fake0
+            client_cpu = procs.cpu_seconds(clients.pid) - client0
+            foreign = procs.machine_busy_seconds() - busy0 - cpu - fake_cpu - client_cpu
             stats = [s.stats(reset=True) for s in servers]
             result = clients.result()
         finally:
@@ -335,9 +352,13 @@ class Bench:
             "upstream_request_ms": metrics.summary(m["request"], 50, 99),
             "frames_per_answer": round(sum(m["frames"]) / max(len(m["frames"]), 1), 1),
             "server_cpu_us_per_delta": round(cpu / deltas * 1e6, 1),
+            "server_cpu_loop_us_per_delta": round(loop_cpu / deltas * 1e6, 1),
+            "server_cpu_threads_us_per_delta": round((cpu - loop_cpu) / deltas * 1e6, 1),
+            "server_idle_cpu_cores": round(idle_cpu, 4),
             "server_cpu_cores": round(cpu / wall, 3),
             "fake_cpu_cores": round(fake_cpu / wall, 3),
             "client_cpu_cores": round(result["client_cpu_s"] / wall, 3),
+            "other_cpu_cores": round(max(foreign, 0.0) / wall, 3),
             "max_loop_stall_ms": round(max_stall, 2),
             "loop_stalls_over_10ms": sum(s["stalls_over_10ms"] for s in stats),
             "rss_idle_mib": round(idle_rss / 2**20, 1),
@@ -365,6 +386,14 @@ class Bench:
         self.fake.close()
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
+
+
+def measure_idle(servers: list[procs.Server], seconds: float = 2.0) -> float:
+    """CPU cores the servers burn with no socket and no turn (timers, sweeper, the probe)."""
+    pids = [s.pid for s in servers]
+    cpu0 = sum(procs.cpu_seconds(p) for p in pids)
+    time.sleep(seconds)
+    return (sum(procs.cpu_seconds(p) for p in pids) - cpu0) / seconds
 
 
 # ---------------------------------------------------------------- services
@@ -426,11 +455,13 @@ def drop_database(admin_url: str, name: str) -> None:
 
 
 def start_py_spy(pid: int, profile: str, seconds: float) -> subprocess.Popen:
+    """py-spy on the server for the step: profile-<mode>-<N>.svg (flame graph) or .txt (raw)."""
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    out = RESULTS / f"profile-{profile}"
+    tag, fmt = profile.split("/")
+    out = RESULTS / f"profile-{tag}.{'svg' if fmt == 'flamegraph' else 'txt'}"
     return subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--duration", str(int(seconds) + 2), "--rate", "200",
-         "--format", "raw", "--output", f"{out}.txt", "--nonblocking"],
+        [exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
+         "--format", fmt, "--output", str(out), "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -447,7 +478,7 @@ def finish_py_spy(spy: subprocess.Popen) -> None:
 COLUMNS = [
     ("mode", 16), ("N", 5), ("add p50", 8), ("p99", 7), ("max", 7), ("ttft+ p50", 9),
     ("p99", 7), ("fr/ans", 6), ("cpu µs/Δ", 8), ("stall", 6), ("KiB/str", 7),
-    ("wr/turn", 7), ("layer/t", 7), ("err", 4), ("text", 5), ("pass", 4),
+    ("wr/turn", 7), ("layer/t", 7), ("err", 4), ("text", 5), ("pass", 4), ("other", 5),
 ]  # fmt: skip
 
 
@@ -466,7 +497,8 @@ def row_cells(row: dict) -> list[str]:
         return [row["mode"], str(row["streams"]), _f(added.get("p50"), 2), _f(added.get("p99"), 2),
                 _f(added.get("max"), 1), f"({_f(t.get('p50'), 2)})", f"({_f(t.get('p99'), 2)})",
                 "-", "-", "-", "-", "-", "-", str(row["errors"]),
-                "ok" if not row["lost_text"] else "LOST", "yes" if row["pass"] else "NO"]  # fmt: skip
+                "ok" if not row["lost_text"] else "LOST", "yes" if row["pass"] else "NO",
+                _f(row.get("other_cpu_cores"), 2)]  # fmt: skip
     o = row.get("ttft_overhead_ms", {})
     text_ok = row["lost_text"] == 0 and row["stored_ok"]
     return [row["mode"], str(row["streams"]), _f(added.get("p50"), 2), _f(added.get("p99"), 2),
@@ -474,7 +506,8 @@ def row_cells(row: dict) -> list[str]:
             _f(row["frames_per_answer"], 0), _f(row["server_cpu_us_per_delta"], 0),
             _f(row["max_loop_stall_ms"], 1), _f(row["rss_kib_per_stream"], 0),
             _f(row["db_writes_per_turn"], 1), _f(row["layer_messages_per_turn"], 1),
-            str(row["errors"]), "ok" if text_ok else "LOST", "yes" if row["pass"] else "NO"]  # fmt: skip
+            str(row["errors"]), "ok" if text_ok else "LOST", "yes" if row["pass"] else "NO",
+            _f(row.get("other_cpu_cores"), 2)]  # fmt: skip
 
 
 def format_row(row: dict) -> str:
@@ -528,15 +561,13 @@ def machine() -> dict:
 def git_state() -> dict:
     def git(*a: str) -> str:
         try:
-            return subprocess.run(
-                ["git", *a], cwd=ROOT, capture_output=True, text=True
-            ).stdout.strip()
+            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout
         except OSError:
             return ""
 
     dirty = [line[3:] for line in git("status", "--porcelain").splitlines()
              if not line[3:].startswith("bench/")]  # fmt: skip
-    return {"commit": git("rev-parse", "HEAD"), "dirty_app_files": dirty}
+    return {"commit": git("rev-parse", "HEAD").strip(), "dirty_app_files": dirty}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -557,7 +588,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.profile:
             name, n = args.profile.split(":")
-            bench.run_mode(MODE_DEFS[name], [int(n)], profile=f"{name}-{n}")
+            for fmt in ("flamegraph", "raw"):
+                bench.run_mode(MODE_DEFS[name], [int(n)], profile=f"{name}-{n}/{fmt}")
+            print(f"wrote bench/results/profile-{name}-{n}.svg and .txt; summary:\n")
+            subprocess.run([sys.executable, "-m", "bench.profile",
+                            str(RESULTS / f"profile-{name}-{n}.txt")], cwd=ROOT)  # fmt: skip
             return 0
         for name in modes:
             bench.run_mode(MODE_DEFS[name], steps)

@@ -21,6 +21,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    if os.environ.get("BENCH_SWITCH_INTERVAL"):  # experiment: the GIL's switch interval, s
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
+    if os.environ.get("BENCH_TRACEMALLOC"):  # experiment: where the memory per stream goes
+        import tracemalloc
+
+        tracemalloc.start(4)
+    if os.environ.get("BENCH_GC") == "freeze":  # experiment: no collection scans old objects
+        import gc
+
+        gc.disable()
     sys.path.insert(0, os.getcwd())
 
     if args.server == "daphne":

@@ -1,0 +1,108 @@
+"""CPU per delta of the relay's parts in isolation, against the same fake upstream.
+
+python -m bench.parts [--streams 100] [--loop asyncio|uvloop]
+
+Runs N concurrent answers (200 deltas at 50/s each, as in `make bench`) in this process,
+through increasing slices of the app's own code, and prints this process's CPU per delta:
+
+  read     chat.upstream.client.stream_response: HTTP, SSE framing, event parsing, timeouts
+  apply    + TurnState.apply for every event
+  render   + every ~30 ms: take_changes() and frames.delta_frame() (what a frame costs to build)
+
+No server, socket, database or channel layer: what is left of `make bench`'s
+server_cpu_loop_us_per_delta after these is the relay (runner timers, registry, consumer
+queue, the ASGI server's WebSocket send) and the per-turn work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def one(level: str, config, key: str, flush: float) -> int:
+    from chat.turns import frames
+    from chat.turns.state import TurnState
+    from chat.upstream.client import stream_response
+
+    body = {"model": "fake-model", "input": [{"role": "user", "content": key}]}
+    state = TurnState()
+    loop = asyncio.get_running_loop()
+    last = 0.0
+    n = 0
+    rendered = 0
+    async for event in stream_response(body, config=config):
+        n += event.type == "response.output_text.delta"
+        if level == "read":
+            continue
+        state.apply(event)
+        if level == "render" and loop.time() - last >= flush:
+            last = loop.time()
+            changes = state.take_changes()
+            if changes:
+                frames.delta_frame(1, state, changes, rendered)
+                rendered = len(state.items)
+    return n
+
+
+async def run(level: str, streams: int, fake_url: str, ramp: float) -> tuple[float, int, float]:
+    from chat.upstream.client import UpstreamConfig, close_shared_client
+
+    config = UpstreamConfig(base_url=f"{fake_url}/v1")
+
+    async def later(i: int) -> int:
+        await asyncio.sleep(i * ramp / streams)
+        return await one(level, config, f"parts {level} {i} {time.time()}", 0.03)
+
+    await one("read", config, "parts warm-up", 0.03)
+    cpu0, t0 = _cpu(), time.monotonic()
+    counts = await asyncio.gather(*(later(i) for i in range(streams)))
+    cpu, wall = _cpu() - cpu0, time.monotonic() - t0
+    await close_shared_client()
+    return cpu, sum(counts), wall
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--streams", type=int, default=100)
+    p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    args = p.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-parts")
+    os.environ.setdefault("RUN_DIR", "/tmp/bench-parts")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from bench.procs import Fake
+
+    fake = Fake(50.0, 200, Path("/tmp/bench-parts-fake.log"))
+    try:
+        runner = asyncio.run
+        if args.loop == "uvloop":
+            import uvloop
+
+            runner = uvloop.run
+        print(f"{args.streams} streams, 200 deltas at 50/s each, {args.loop} loop")
+        for level in ("read", "apply", "render"):
+            cpu, deltas, wall = runner(run(level, args.streams, fake.url, 4.0))
+            print(f"  {level:<7} {cpu / deltas * 1e6:6.1f} µs CPU per delta "
+                  f"({cpu / wall:.2f} cores, {deltas} deltas)")  # fmt: skip
+    finally:
+        fake.close()
+
+
+if __name__ == "__main__":
+    main()
