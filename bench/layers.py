@@ -17,7 +17,10 @@ from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-FRAME = {"type": "bridge", "body": {"kind": "frame", "conversation": 1, "seq": 1, "html": "x" * 400}}
+FRAME = {
+    "type": "bridge",
+    "body": {"kind": "frame", "conversation": 1, "seq": 1, "html": "x" * 400},
+}
 
 
 async def measure(layer, messages: int) -> float:
