@@ -28,6 +28,11 @@ READ_ONLY = "This conversation is read only: you can follow it, but not send, st
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
+    # Frames reach sockets straight from the registry; only chat/turns/bridge.py uses the
+    # channel layer. Without a layer a socket costs no channel, queue, listener task or (with
+    # Redis) SUBSCRIBE of its own.
+    channel_layer_alias = "sockets-need-no-channel-layer"
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
@@ -43,7 +48,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.socket_key = uuid.uuid4().hex
         self.floor: float = 0
-        self.outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._pending: list[str] = []
+        self._waiter: asyncio.Future[None] | None = None
         await self.accept()
         self.writer = asyncio.create_task(self._write_frames())
         await registry().ensure_started()
@@ -54,7 +60,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             self.deliver_snapshot(*attached)
         elif latest is not None:
             # The page may have been rendered while a turn was live; show how it stands now.
-            self.outbox.put_nowait(
+            self._queue(
                 frames.stored_message_frame(latest) + frames.turn_controls_frame(latest.is_live)
             )
 
@@ -68,16 +74,29 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     def deliver(self, seq: int, html: str) -> None:
         if seq and seq <= self.floor:
             return  # the snapshot this socket rendered already has it
-        self.outbox.put_nowait(html)
-
-    async def _write_frames(self) -> None:
-        while True:
-            html = await self.outbox.get()
-            await self.send(text_data=html)
+        self._queue(html)
 
     def deliver_snapshot(self, seq: int, html: str) -> None:
         self.floor = seq
-        self.outbox.put_nowait(html)
+        self._queue(html)
+
+    def _queue(self, html: str) -> None:
+        self._pending.append(html)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def _write_frames(self) -> None:
+        """Send queued frames in order; frames that queued up meanwhile go as one message
+        (htmx swaps every top-level element of a message, so joining them changes nothing)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                self._waiter = loop.create_future()
+                await self._waiter
+                self._waiter = None
+            batch = self._pending[0] if len(self._pending) == 1 else "".join(self._pending)
+            self._pending.clear()
+            await self.send(text_data=batch)
 
     # --- commands in ---
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -123,10 +142,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         reset = (
             frames.composer_reset_frame(settings.CHAT_MAX_MESSAGE_CHARS) if reset_composer else ""
         )
-        self.outbox.put_nowait(reset + frames.composer_error_frame(""))
+        self._queue(reset + frames.composer_error_frame(""))
 
     def _error(self, message: str) -> None:
-        self.outbox.put_nowait(frames.composer_error_frame(message))
+        self._queue(frames.composer_error_frame(message))
 
 
 def _explain(exc: ValidationError) -> str:

@@ -152,8 +152,9 @@ def finish_turn(*, message_id: int, snapshot: TurnSnapshot, input_chars: int = 0
     message.lease_owner = ""
     message.lease_expires_at = None
     message.save()
-    record_usage(message=message, snapshot=snapshot, input_chars=input_chars)
+    record = record_usage(message=message, snapshot=snapshot, input_chars=input_chars)
     message.conversation.save(update_fields=["updated_at"])
+    message.prefetched_usage = [record] if record else []  # the relay renders it without a query
     return message
 
 
@@ -212,11 +213,13 @@ def interrupt_turn(*, message_id: int) -> Message | None:
     return message
 
 
-def record_usage(*, message: Message, snapshot: TurnSnapshot, input_chars: int) -> None:
+def record_usage(
+    *, message: Message, snapshot: TurnSnapshot, input_chars: int
+) -> UsageRecord | None:
     """One ledger row per upstream response: reported usage, else an estimate if it ran."""
     usage = snapshot.usage
     if usage is not None:
-        UsageRecord.objects.create(
+        return UsageRecord.objects.create(
             **_ledger_keys(message, snapshot),
             input_tokens=usage.input_tokens,
             cached_tokens=usage.cached_tokens,
@@ -233,13 +236,14 @@ def record_usage(*, message: Message, snapshot: TurnSnapshot, input_chars: int) 
         )
         input_tokens = -(-input_chars // CHARS_PER_TOKEN)
         output_tokens = -(-output_chars // CHARS_PER_TOKEN)
-        UsageRecord.objects.create(
+        return UsageRecord.objects.create(
             **_ledger_keys(message, snapshot),
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             total_tokens=input_tokens + output_tokens,
             estimated=True,
         )
+    return None
 
 
 def _ledger_keys(message: Message, snapshot: TurnSnapshot) -> dict[str, Any]:

@@ -28,7 +28,8 @@ def oob(html: str, how: str = "true") -> str:
 def delta_frame(message_id: int, state: TurnState, changes: Changes, rendered_items: int) -> str:
     """What changed since the last frame: appended text, changed items, the status line."""
     out: list[str] = []
-    live = live_message_view(message_id, _light_snapshot(state), "")
+    if changes.items or changes.status:
+        live = live_message_view(message_id, _light_snapshot(state), "")
     for position in sorted(changes.items):
         if position >= len(state.items):
             continue

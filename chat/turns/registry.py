@@ -297,7 +297,7 @@ class TurnRegistry:
     async def _announce_end(self, turn: LiveTurn) -> None:
         if turn.message_id is None or turn.runner is None:
             return
-        message = await sync_to_async(_stored_message)(turn.message_id)
+        message = turn.runner.stored or await sync_to_async(_stored_message)(turn.message_id)
         html = (
             frames.stored_message_frame(message)
             + frames.turn_controls_frame(live=False)

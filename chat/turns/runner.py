@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat import services
+from chat.models import Message
 from chat.services import StartedTurn, TurnPlan
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.state import Changes, TurnState
@@ -87,6 +88,7 @@ class TurnRunner:
         self.lease_owner = resume.lease_owner if resume else f"{PROCESS_ID}-{uuid.uuid4().hex[:8]}"
         self.state = resume.state() if resume else TurnState()
         self.started: StartedTurn | None = None
+        self.stored: Message | None = None  # the final row, as finish_turn saved it
         self.seq = 0
         self.first_event_at = resume.first_event_at if resume else None
         self.first_token_at = resume.first_token_at if resume else None
@@ -265,7 +267,7 @@ class TurnRunner:
             self.state.model or self.plan.model, self.state.response_id, self.state.events,
             self.seq, self.state.error_code or "-",
         )  # fmt: skip
-        await sync_to_async(services.finish_turn)(
+        self.stored = await sync_to_async(services.finish_turn)(
             message_id=self.started.assistant_message_id,
             snapshot=self.snapshot(),
             input_chars=input_chars,
