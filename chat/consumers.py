@@ -7,11 +7,13 @@ watching.
 import asyncio
 import logging
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import close_old_connections
 from pydantic import ValidationError
 
 from accounts.models import ReviewLog
@@ -24,6 +26,7 @@ from chat.turns.registry import registry
 log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+T = TypeVar("T")
 READ_ONLY = "This conversation is read only: you can follow it, but not send, stop or retry."
 
 
@@ -99,6 +102,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=batch)
 
     # --- commands in ---
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.receive":
+            # Channels would hop to a thread to close old database connections before every
+            # command; the command's own database hop does that instead (_in_db_thread), which
+            # takes a thread hop off the path between the person's send and the upstream request.
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.read_only:
             self._error(READ_ONLY)
@@ -125,7 +137,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def _start(self, text: str, *, reset_composer: bool) -> None:
         try:
-            plan = await sync_to_async(services.plan_turn)(
+            plan = await _in_db_thread(services.plan_turn)(
                 user=self.user,
                 conversation_id=self.conversation_id,
                 text=text,
@@ -146,6 +158,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     def _error(self, message: str) -> None:
         self._queue(frames.composer_error_frame(message))
+
+
+def _in_db_thread(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """sync_to_async that first drops unusable or expired connections, as Channels would."""
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        close_old_connections()
+        return function(*args, **kwargs)
+
+    return sync_to_async(run)
 
 
 def _explain(exc: ValidationError) -> str:
@@ -179,7 +201,7 @@ def _latest_answer(conversation_id: int) -> Message | None:
     )
 
 
-@sync_to_async
+@_in_db_thread
 def _question_for(conversation_id: int, answer_id: int) -> str | None:
     """The person's message that the given answer replied to."""
     answer = Message.objects.filter(
