@@ -44,8 +44,16 @@ TEXT = re.compile(
     r'|<span hx-swap-oob="beforeend:#(m\d+-i0-text-0)">(.*?)</span>',
     re.S,
 )
-COMPOSER_ERROR = re.compile(r'<div id="composer-error"[^>]*>(.+?)</div>', re.S)
+COMPOSER_ERROR = re.compile(r'<div id="composer-error"[^>]*>(.*?)</div>', re.S)
 TAGS = re.compile(r"<[^>]+>")
+
+
+def composer_errors(text: str) -> list[str]:
+    """Error messages shown under the composer (an empty box clears it: not an error)."""
+    found = (html.unescape(TAGS.sub("", m.group(1))).strip() for m in COMPOSER_ERROR.finditer(text))
+    return [message for message in found if message]
+
+
 FINAL = {"completed", "incomplete", "failed", "cancelled", "interrupted"}
 
 
@@ -260,8 +268,8 @@ class Stream:
             if m.group(1) == self.sender_aid and m.group(2) in FINAL:
                 turn.sender_done = True
         if "composer-error" in text:
-            for m in COMPOSER_ERROR.finditer(text):
-                turn.errors.append("sender: " + html.unescape(TAGS.sub("", m.group(1))).strip())
+            for message in composer_errors(text):
+                turn.errors.append("sender: " + message)
         self._maybe_next()
 
     def on_viewer(self, t: float, text: str) -> None:
@@ -295,8 +303,7 @@ class Stream:
                 turn.times.append(t)
                 turn.lengths.append(length)
         if "composer-error" in text:
-            for m in COMPOSER_ERROR.finditer(text):
-                turn.errors.append(html.unescape(TAGS.sub("", m.group(1))).strip())
+            turn.errors.extend(composer_errors(text))
         if final:
             turn.status = final
             turn.t_done = t

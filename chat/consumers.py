@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 T = TypeVar("T")
+SERVER_SEND = "chat.server_send"  # scope key: the server's send, set by chat.routing.KeepServerSend
 READ_ONLY = "This conversation is read only: you can follow it, but not send, stop or retry."
 
 
@@ -92,6 +93,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         """Send queued frames in order; frames that queued up meanwhile go as one message
         (htmx swaps every top-level element of a message, so joining them changes nothing)."""
         loop = asyncio.get_running_loop()
+        send = self.scope.get(SERVER_SEND) or self.base_send
         while True:
             if not self._pending:
                 self._waiter = loop.create_future()
@@ -99,7 +101,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 self._waiter = None
             batch = self._pending[0] if len(self._pending) == 1 else "".join(self._pending)
             self._pending.clear()
-            await self.send(text_data=batch)
+            await send({"type": "websocket.send", "text": batch})
 
     # --- commands in ---
     async def dispatch(self, message: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.routing import KeepServerSend, websocket_urlpatterns  # noqa: E402
 from chat.turns import endpoint  # noqa: E402
 from chat.turns.registry import registry  # noqa: E402
 
@@ -27,8 +27,8 @@ http_app = ASGIStaticFilesHandler(django_app) if settings.SERVE_STATIC else djan
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": KeepServerSend(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )
