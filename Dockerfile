@@ -1,4 +1,4 @@
-# responses-chat: one image, daphne on port 8000. See README.md, "Deployment".
+# responses-chat: one image, the app server (uvicorn, project/serve.py) on port 8000. See README.md, "Deployment".
 #
 #   docker build -t responses-chat .
 #   docker run -p 8000:8000 -v responses-chat-data:/app/.run responses-chat
@@ -63,5 +63,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:8000/healthz', timeout=4)"]
 
 # migrate, create the first admin on an empty database (its one-time password goes to the
-# container log), then daphne as PID 1 (exec) so it receives SIGTERM.
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py firstrun && exec daphne -b 0.0.0.0 -p 8000 project.asgi:application"]
+# container log), then the server as PID 1 (exec) so it receives SIGTERM.
+CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py firstrun && exec python -m project.serve --host 0.0.0.0 --port 8000"]

@@ -29,7 +29,7 @@ install-dev: $(VENV)/.dev
 run: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py firstrun
-	LOCAL_MODEL_PRELOAD=1 $(VENV)/bin/daphne -b $(HOST) -p $(PORT) project.asgi:application
+	LOCAL_MODEL_PRELOAD=1 $(PY) -m project.serve --host $(HOST) --port $(PORT)
 
 # Browser tests drive Debian's Chromium; never a downloaded browser.
 chromium:

@@ -63,17 +63,13 @@ def main() -> None:
     else:
         import uvicorn
 
+        from project.serve import server_options
+
+        # The production launcher's settings (project/serve.py), without the access log.
         uvicorn.run(
-            application,
-            host=args.host,
-            port=args.port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            backlog=4096,
-        )
+            application, host=args.host, port=args.port, log_level="warning", access_log=False,
+            **server_options(),
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

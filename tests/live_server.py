@@ -1,4 +1,4 @@
-"""A real daphne process serving the app on 127.0.0.1, with its own SQLite database."""
+"""A real server process (project/serve.py: uvicorn) serving the app on 127.0.0.1, with its own SQLite database."""
 
 import os
 import socket
@@ -34,7 +34,7 @@ class LiveServer:
             "CHAT_START_SERVICES_AT_IMPORT": "1",
             **env,
         }
-        self.log = (tmp / "daphne.log").open("w")
+        self.log = (tmp / "server.log").open("w")
         self.proc: subprocess.Popen | None = None
 
     def manage(self, *args: str) -> str:
@@ -64,9 +64,10 @@ class LiveServer:
         )
 
     def run(self) -> "LiveServer":
-        daphne = Path(sys.executable).with_name("daphne")
+        # The production launcher (uvicorn), as `make run` and the Docker image start it.
+        command = [sys.executable, "-m", "project.serve", "--host", "127.0.0.1"]
         self.proc = subprocess.Popen(
-            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "project.asgi:application"],
+            [*command, "--port", str(self.port), "--log-level", "warning"],
             env=self.env,
             cwd=ROOT,
             stdout=self.log,
@@ -82,7 +83,7 @@ class LiveServer:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
-        raise RuntimeError(f"daphne did not start; see {self.log.name}")
+        raise RuntimeError(f"the server did not start; see {self.log.name}")
 
     def kill(self) -> None:
         """kill -9: no chance to save anything."""

@@ -1,4 +1,4 @@
-"""Two daphne processes on real PostgreSQL and Redis: watch, stop, crash, SIGTERM, Redis restart."""
+"""Two server processes (project/serve.py) on real PostgreSQL and Redis: watch, stop, crash, SIGTERM, Redis restart."""
 
 import asyncio
 import json
