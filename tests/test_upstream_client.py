@@ -278,3 +278,127 @@ async def test_cancelling_closes_the_connection_at_once(server):
         await task
     assert time.monotonic() - started < 0.5
     await close_shared_client()
+
+
+# --- the read path: straight from aiohttp, one watchdog per stream, httpx as the fallback ---
+
+DELTA_FRAMES = [
+    {"type": "response.created", "sequence_number": 0, "response": {"id": "r1"}},
+    *({"type": "response.output_text.delta", "sequence_number": i, "delta": "ab"} for i in (1, 2)),
+    {"type": "response.completed", "sequence_number": 3, "response": {"status": "completed"}},
+]
+
+
+async def test_chunks_come_straight_from_aiohttp(server, monkeypatch):
+    from chat.upstream import body
+
+    readers = []
+    original = body._aiohttp_reader
+    monkeypatch.setattr(
+        body, "_aiohttp_reader", lambda r: readers.append(original(r)) or readers[-1]
+    )
+    server.enqueue(fake.jsonl_file("gpt5_moderation_stream.jsonl"))
+    state = await collect(config(server))
+    assert state.text == "Paris."
+    # None would mean httpx or httpx-aiohttp renamed what body.py reaches for: the slow path.
+    assert readers and readers[0] is not None
+
+
+async def test_gzip_stream_is_read_through_httpx(server):
+    import gzip
+
+    raw = (fake.FIXTURES_DIR / "raw_sse" / "gpt5_function_call_stream.sse").read_bytes()
+    server.enqueue(
+        fake.Reply(
+            "stream", headers={"content-encoding": "gzip"}, frames=lambda: [gzip.compress(raw)]
+        )
+    )
+    state = await collect(config(server))
+    assert state.status == "completed"
+    assert state.items[-1].name == "get_weather"
+
+
+async def test_events_spread_over_more_than_the_idle_timeout_are_fine(server):
+    server.enqueue(fake.events(DELTA_FRAMES, delay=0.15))
+    state = await collect(config(server, idle_timeout=0.25))
+    assert (state.status, state.text) == ("completed", "abab")
+
+
+async def test_idle_deadline_starts_at_the_first_event_not_the_first_event_deadline(server):
+    server.enqueue(fake.events(DELTA_FRAMES[:2], end="stall"))
+    started = time.monotonic()
+    err, state = await failure(config(server, first_event_timeout=5.0, idle_timeout=0.3))
+    assert err.kind == errors.IDLE_TIMEOUT
+    assert err.message == "The model server stopped sending for 0.3 s."
+    assert 0.25 < time.monotonic() - started < 2.0
+    assert state.text == "ab"
+
+
+async def test_stop_during_a_stall_is_a_cancellation_not_a_timeout(server):
+    server.enqueue(fake.events(DELTA_FRAMES[:2], end="stall"))
+    cfg = config(server, idle_timeout=0.3)
+    received = asyncio.Event()
+
+    async def consume():
+        async for _ in stream_response(BODY, config=cfg):
+            received.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(received.wait(), 3)
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.4)  # past the idle deadline: the watchdog is gone with the stream
+    await close_shared_client()
+
+
+def mock_client(chunks, *, stall: bool = False, content_type: str = "text/event-stream"):
+    """An httpx client on httpx's MockTransport: the read path without aiohttp underneath."""
+    import httpx
+
+    async def body():
+        for chunk in chunks:
+            yield chunk
+        if stall:
+            await asyncio.sleep(30)
+
+    def handler(request):
+        return httpx.Response(200, headers={"content-type": content_type}, content=body())
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+async def mock_failure(client, cfg) -> tuple[UpstreamError, TurnState]:
+    state = TurnState()
+    with pytest.raises(UpstreamError) as caught:
+        async with client:
+            async for event in stream_response(BODY, config=cfg, client=client):
+                state.apply(event)
+    return caught.value, state
+
+
+async def test_httpx_fallback_reads_a_stream(server):
+    body = fake.events(DELTA_FRAMES).frames()
+    client = mock_client([b"".join(body)[i : i + 7] for i in range(0, len(b"".join(body)), 7)])
+    state = TurnState()
+    async with client:
+        async for event in stream_response(BODY, config=config(server), client=client):
+            state.apply(event)
+    assert (state.status, state.text) == ("completed", "abab")
+
+
+async def test_httpx_fallback_timeouts(server):
+    client = mock_client([], stall=True)
+    err, _ = await mock_failure(client, config(server, first_event_timeout=0.2, max_retries=0))
+    assert err.kind == errors.FIRST_EVENT_TIMEOUT
+    client = mock_client(fake.events(DELTA_FRAMES[:2]).frames(), stall=True)
+    err, state = await mock_failure(client, config(server, idle_timeout=0.2))
+    assert (err.kind, state.text) == (errors.IDLE_TIMEOUT, "ab")
+
+
+async def test_not_an_event_stream(server):
+    client = mock_client([b'{"ok": true}'], content_type="application/json")
+    err, _ = await mock_failure(client, config(server, max_retries=0))
+    assert err.kind == errors.PROTOCOL
+    assert "expected text/event-stream, got 'application/json'" in err.message

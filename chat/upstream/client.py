@@ -3,6 +3,10 @@
 httpx keeps its API while the aiohttp transport does the reading (measured here at about half
 the CPU per event of httpx's own transport). One client per event loop, so one per server
 process; its pool is sized for hundreds of concurrent streams.
+
+The read path is the per-event hot path of the whole relay (`python -m bench.parts`): raw
+chunks (body.py), SSE framing in bulk on bytes (sse.py), a fast path for plain events
+(events.py), one watchdog timer per stream instead of a timeout context per event.
 """
 
 import asyncio
@@ -15,17 +19,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
-from httpx_sse import SSEError
 
 from chat.upstream import errors
+from chat.upstream.body import Body, NotAnEventStream, StreamExpired
 from chat.upstream.errors import UpstreamError
-from chat.upstream.events import StreamEvent, parse_event
-from chat.upstream.sse import aiter_sse_data
+from chat.upstream.events import TERMINAL_TYPES, StreamEvent, parse_event
+from chat.upstream.sse import SSEFramer
 
 log = logging.getLogger(__name__)
+
+# A stream may end after one of these; ending before is a cut (an error frame may be the last).
+_ENDINGS = TERMINAL_TYPES | {"error"}
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
@@ -85,7 +93,7 @@ async def close_shared_client() -> None:
         await client.aclose()
 
 
-async def stream_response(
+def stream_response(
     body: dict[str, Any], *, config: UpstreamConfig, client: httpx.AsyncClient | None = None
 ) -> AsyncIterator[StreamEvent]:
     """Create a response with `stream: true` and yield its events (§1).
@@ -93,14 +101,14 @@ async def stream_response(
     Retries (bounded, honouring retry-after) only before the first event: after that a
     retry would duplicate text. Raises UpstreamError for every failure.
     """
+    # The generator itself, not a wrapper: every generator level costs CPU on every event.
     request_body = orjson.dumps({**body, "stream": True})
-    async for event in _stream_with_retries(
+    return _stream_with_retries(
         "POST", f"{config.base_url}/responses", request_body, config, client
-    ):
-        yield event
+    )
 
 
-async def resume_stream(
+def resume_stream(
     response_id: str,
     *,
     starting_after: int | None,
@@ -111,8 +119,7 @@ async def resume_stream(
     url = f"{config.base_url}/responses/{response_id}?stream=true"
     if starting_after is not None:
         url += f"&starting_after={starting_after}"
-    async for event in _stream_with_retries("GET", url, None, config, client):
-        yield event
+    return _stream_with_retries("GET", url, None, config, client)
 
 
 async def cancel_response(
@@ -139,13 +146,22 @@ async def _stream_with_retries(
     client: httpx.AsyncClient | None,
 ) -> AsyncIterator[StreamEvent]:
     client = client or shared_client(config)
+    loop = asyncio.get_running_loop()
     attempt = 0
     while True:
         seen_event = False
+        first_deadline = loop.time() + config.first_event_timeout
         try:
-            async for event in _stream_once(client, method, url, content, config):
-                seen_event = True
-                yield event
+            response = await _open(client, method, url, content, config, first_deadline)
+            events = _read_events(response, config, first_deadline)
+            try:
+                async for event in events:
+                    seen_event = True
+                    yield event
+            finally:
+                await events.aclose()  # at once, not when collected: it stops the watchdog
+                # Closing the response closes the connection at once, which cancel relies on.
+                await response.aclose()
             return
         except UpstreamError as err:
             if seen_event or not err.retryable or attempt >= config.max_retries:
@@ -158,15 +174,15 @@ async def _stream_with_retries(
             await asyncio.sleep(delay)
 
 
-async def _stream_once(
+async def _open(
     client: httpx.AsyncClient,
     method: str,
     url: str,
     content: bytes | None,
     config: UpstreamConfig,
-) -> AsyncIterator[StreamEvent]:
-    loop = asyncio.get_running_loop()
-    first_deadline = loop.time() + config.first_event_timeout
+    first_deadline: float,
+) -> httpx.Response:
+    """Send the request; a 200 answer is returned open for reading, anything else raised."""
     headers = config.headers()
     if content is not None:
         headers["Content-Type"] = "application/json"
@@ -178,13 +194,11 @@ async def _stream_once(
         timeout=httpx.Timeout(config.connect_timeout, read=None, pool=config.first_event_timeout),
     )
     response = await _send(client, request, first_deadline)
+    if response.status_code == 200:
+        return response
     try:
-        if response.status_code != 200:
-            raise await _http_error(response, first_deadline)
-        async for event in _read_events(response, config, first_deadline):
-            yield event
+        raise await _http_error(response, first_deadline)
     finally:
-        # Closing the response closes the connection at once, which is what cancel relies on.
         await response.aclose()
 
 
@@ -211,40 +225,46 @@ async def _send(
 async def _read_events(
     response: httpx.Response, config: UpstreamConfig, first_deadline: float
 ) -> AsyncIterator[StreamEvent]:
-    """Yield parsed events; the timeout wraps only the read, never our caller's work."""
-    lines = aiter_sse_data(response)
-    saw_terminal = saw_error = False
-    timeout = asyncio.timeout_at(first_deadline)
-    kind = errors.FIRST_EVENT_TIMEOUT
+    """Yield parsed events; the deadlines bound only the reads, never our caller's work."""
+    loop = asyncio.get_running_loop()
+    try:
+        body = Body(response, loop, first_deadline, config.idle_timeout)
+    except NotAnEventStream as exc:
+        raise UpstreamError(
+            errors.PROTOCOL, f"The model server did not send an event stream ({exc})."
+        ) from None
+    watchdog, read, framer = body.watchdog, body.read, SSEFramer()
+    saw_end = False
     try:
         while True:
             try:
-                async with timeout:
-                    data = await anext(lines)
-            except StopAsyncIteration:
-                break
-            except TimeoutError:
+                chunk = await read()
+            except StreamExpired:
+                kind = watchdog.kind
                 raise UpstreamError(kind, _timeout_message(kind, config)) from None
-            except SSEError as exc:
-                raise UpstreamError(
-                    errors.PROTOCOL, f"The model server did not send an event stream ({exc})."
-                ) from None
-            except httpx.HTTPError as exc:
+            except (aiohttp.ClientError, httpx.HTTPError) as exc:
                 raise UpstreamError(
                     errors.STREAM_CUT,
                     f"The connection to the model server broke ({_describe(exc)}).",
                 ) from None
-            timeout = asyncio.timeout(config.idle_timeout)
-            kind = errors.IDLE_TIMEOUT
-            if not data or data.startswith("[DONE]"):
-                continue
-            event = parse_event(data)
-            saw_terminal = saw_terminal or event.is_terminal
-            saw_error = saw_error or event.type == "error"
-            yield event
+            batch = framer.feed(chunk) if chunk else framer.close()
+            if batch:
+                if watchdog.last is None:
+                    watchdog.first_event(loop.time())
+                else:
+                    watchdog.last = loop.time()  # the whole per-event cost of the timeouts
+            for data in batch:
+                if not data or data.startswith(b"[DONE]"):
+                    continue
+                event = parse_event(data)
+                if event.type in _ENDINGS:
+                    saw_end = True
+                yield event
+            if not chunk:
+                break
     finally:
-        await lines.aclose()
-    if not saw_terminal and not saw_error:
+        await body.aclose()
+    if not saw_end:
         raise UpstreamError(
             errors.STREAM_CUT, "The model server ended the stream before the answer was finished."
         )
