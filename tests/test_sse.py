@@ -1,4 +1,4 @@
-"""SSE framing on bytes, against plain reference rules and every recording."""
+"""SSE framing on bytes and the event fast path, against plain reference rules and every recording."""
 
 import random
 import re
@@ -6,7 +6,8 @@ import re
 import orjson
 import pytest
 
-from chat.upstream.events import parse_event
+from chat.upstream import events
+from chat.upstream.events import StreamEvent, parse_event
 from chat.upstream.sse import SSEFramer
 from tests.fake_upstream import FIXTURES_DIR
 from tests.fixtures import JSONL, RAW_SSE, data_lines, fixture_path
@@ -111,3 +112,86 @@ def test_utf8_split_across_chunks():
     body = b"data: " + orjson.dumps({"type": "response.output_text.delta", "delta": text}) + b"\n\n"
     (data,) = frame(chunked(body, "bytes"))
     assert parse_event(data).delta == text
+
+
+def test_invalid_utf8_reads_with_replacement_characters():
+    event = parse_event(b'{"type":"response.output_text.delta","delta":"a\xffb"}')
+    assert event.delta == "a\ufffdb"
+
+
+# --- the event fast path ---
+
+
+def validated(data: bytes) -> StreamEvent:
+    """What parse_event built before the fast path: always model_validate."""
+    payload = orjson.loads(data)
+    if "type" not in payload and "error" in payload:
+        payload["type"] = "error"
+    if not isinstance(payload.get("type"), str):
+        payload["type"] = "unknown"
+    return StreamEvent.model_validate(payload)
+
+
+def assert_same(fast: StreamEvent, slow: StreamEvent) -> None:
+    assert type(fast) is type(slow)
+    assert fast.model_dump() == slow.model_dump()
+    assert list(fast.__dict__) == list(slow.__dict__)  # field order, e.g. for model_dump_json
+    assert fast.model_extra == slow.model_extra
+    assert list(fast.model_extra or {}) == list(slow.model_extra or {})
+    assert fast.model_fields_set == slow.model_fields_set
+    assert fast.model_dump_json() == slow.model_dump_json()
+    assert fast == slow
+    assert (fast.is_terminal, fast.error_info()) == (slow.is_terminal, slow.error_info())
+
+
+ALL_DATA = [
+    pytest.param(line, id=f"{path.name}:{i}")
+    for path in [fixture_path(n) for n in [*JSONL, *RAW_SSE]]
+    for i, line in enumerate(data_lines(path))
+]
+
+
+@pytest.mark.parametrize("data", ALL_DATA)
+def test_every_recorded_event_parses_as_model_validate_does(data):
+    assert_same(parse_event(data), validated(data))
+
+
+def test_recorded_deltas_take_the_fast_path():
+    deltas = [
+        orjson.loads(d.values[0]) for d in ALL_DATA if b'.delta"' in d.values[0].split(b",")[0]
+    ]
+    assert len(deltas) > 100
+    assert all(events._construct(payload) is not None for payload in deltas)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "response.output_text.delta", "sequence_number": 3, "delta": "x"},
+        {"type": "response.output_text.delta", "delta": {"odd": [1]}, "obfuscation": "abc"},
+        {"type": "response.output_text.delta", "sequence_number": "3", "delta": "x"},
+        {"type": "response.output_text.delta", "sequence_number": True, "delta": "x"},
+        {"type": "response.output_text.delta", "output_index": 1.0, "content_index": 1.5},
+        {"type": "response.output_text.delta", "item_id": 5, "summary_index": None},
+        {"type": "response.output_text.delta", "item_id": None, "delta": None},
+        {"type": "response.refusal.done", "refusal": "no", "text": ["not", "a", "str"]},
+        {"type": "response.in_progress", "response": None, "item": None},
+        {"type": "response.in_progress", "response": {"id": "r", "usage": "bad"}},
+        {"type": "error", "code": 500, "message": "full"},
+        {"type": "error", "code": "quota", "message": 3, "param": "p"},
+        {"error": {"code": 500, "message": "context full"}},
+        {"type": None, "delta": "x"},
+        {"delta": "x", "model_config": 1, "__dict__": 2, "_private": 3},
+        {"type": "response.output_text.annotation.added", "annotation": {"url": "u"}},
+    ],
+)
+def test_lenient_shapes_parse_as_model_validate_does(payload):
+    data = orjson.dumps(payload)
+    assert_same(parse_event(data), validated(data))
+
+
+def test_malformed_and_non_object_data():
+    for data in (b"{not json", b"[1, 2]", b'"text"'):
+        event = parse_event(data)
+        assert event.type == events.MALFORMED
+        assert event.message == data.decode()
