@@ -1,0 +1,250 @@
+"""chat/services.py's hand-written statements: the rows the ORM would write, the statements a
+turn sends, and the guarantees (one turn at a time per conversation, leases) kept."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from chat import services
+from chat.models import Conversation, Message, UsageRecord
+from chat.turns.snapshot import TurnSnapshot
+from chat.turns.state import TokenUsage
+
+ITEMS = [{"type": "message", "id": "msg_1", "parts": [{"kind": "output_text", "text": "Hi ü"}]}]
+
+
+def snapshot(status: str = "completed", usage: bool = True, **extra) -> TurnSnapshot:
+    values = {
+        "text": "Hi ü",
+        "items": ITEMS,
+        "model": "answering-model",
+        "response_id": "resp_1",
+        "last_seq": 7,
+        "warnings": ["w"],
+        "events": 3,
+        "usage": TokenUsage(input_tokens=5, output_tokens=2, total_tokens=7) if usage else None,
+        "raw_usage": {"input_tokens": 5} if usage else None,
+    }
+    return TurnSnapshot(status=status, **{**values, **extra})
+
+
+def fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def statements(captured: CaptureQueriesContext) -> list[str]:
+    """What a call sent, without transaction control (BEGIN, savepoints in a test's atomic)."""
+    skip = ("BEGIN", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK")
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(skip)]
+
+
+def plan(user, conversation_id, text="What is 2 + 2?"):
+    return services.plan_turn(user=user, conversation_id=conversation_id, text=text, model="m")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_turn_stores_what_the_orm_reads_back(user, existing):
+    conversation_id = Conversation.objects.create(owner=user).pk if existing else None
+    started = services.start_turn(plan=plan(user, conversation_id), lease_owner="me")
+    conversation = Conversation.objects.get(owner=user)
+    assert conversation.title == "What is 2 + 2?"
+    assert started.conversation_id == conversation.pk
+    question, answer = Message.objects.filter(conversation=conversation)
+    assert (question.pk, answer.pk) == (started.user_message_id, started.assistant_message_id)
+    assert (question.role, question.status, question.text) == (
+        "user",
+        "completed",
+        "What is 2 + 2?",
+    )
+    assert (question.items, question.warnings, question.queued_at) == ([], [], None)
+    assert (answer.role, answer.status, answer.model, answer.lease_owner) == (
+        "assistant",
+        "queued",
+        "m",
+        "me",
+    )
+    assert answer.lease_expires_at - answer.queued_at == timedelta(seconds=30)
+    assert question.created_at <= answer.created_at and answer.queued_at <= answer.created_at
+
+    assert services.checkpoint_turn(
+        message_id=answer.pk, snapshot=snapshot("streaming"), lease_owner="me"
+    )
+    answer.refresh_from_db()
+    assert (answer.status, answer.text, answer.items, answer.warnings) == (
+        "streaming",
+        "Hi ü",
+        ITEMS,
+        ["w"],
+    )
+
+    stored = services.finish_turn(message_id=answer.pk, snapshot=snapshot(), input_chars=40)
+    assert fields(stored) == fields(Message.objects.get(pk=answer.pk))
+    assert (stored.status, stored.model, stored.lease_owner, stored.lease_expires_at) == (
+        "completed",
+        "answering-model",
+        "",
+        None,
+    )
+    assert stored.done_at is not None and stored.done_at.tzinfo is not None
+    (record,) = stored.prefetched_usage
+    assert fields(record) == fields(UsageRecord.objects.get())
+    assert (record.message_id, record.conversation_id, record.user_id) == (
+        answer.pk,
+        conversation.pk,
+        user.pk,
+    )
+    assert (record.input_tokens, record.total_tokens, record.raw) == (5, 7, {"input_tokens": 5})
+    assert Conversation.objects.get().updated_at >= stored.done_at
+
+
+@pytest.mark.django_db
+def test_finish_keeps_the_requested_model_and_estimates_a_stopped_stream(user):
+    started = services.start_turn(plan=plan(user, None), lease_owner="me")
+    stopped = snapshot("cancelled", usage=False, model=None)
+    stored = services.finish_turn(
+        message_id=started.assistant_message_id, snapshot=stopped, input_chars=40
+    )
+    assert stored.model == "m" and stored.status == "cancelled"
+    (record,) = stored.prefetched_usage
+    assert (record.model, record.estimated, record.input_tokens, record.output_tokens) == (
+        "m",
+        True,
+        10,
+        1,
+    )
+    nothing = snapshot("failed", usage=False, events=0)
+    second = services.start_turn(plan=plan(user, started.conversation_id), lease_owner="me")
+    assert (
+        services.finish_turn(message_id=second.assistant_message_id, snapshot=nothing)
+    ).prefetched_usage == []
+    assert UsageRecord.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_plan_reads_the_history_and_refuses_what_it_must(user, other_user):
+    conversation = Conversation.objects.create(owner=user, title="kept")
+    Message.objects.create(conversation=conversation, role="user", text="q1")
+    Message.objects.create(conversation=conversation, role="assistant", text="a1", items=ITEMS)
+    Message.objects.create(conversation=conversation, role="assistant", text="", status="failed")
+    assert plan(user, conversation.pk).input == [
+        {"role": "user", "content": "q1"},
+        {"type": "message", "role": "assistant", "content": "a1"},
+        {"role": "user", "content": "What is 2 + 2?"},
+    ]
+    with pytest.raises(services.TurnRejected, match="not found"):
+        plan(other_user, conversation.pk)
+    with pytest.raises(services.TurnRejected, match="not found"):
+        plan(user, conversation.pk + 1000)
+    services.start_turn(plan=plan(user, conversation.pk), lease_owner="me")
+    assert Conversation.objects.get().title == "kept"  # a title is never replaced
+    with pytest.raises(services.TurnRejected, match="still being written"):
+        plan(user, conversation.pk)
+    with pytest.raises(services.TurnRejected, match="still being written"):
+        services.start_turn(
+            plan=services.TurnPlan(user.pk, conversation.pk, "again", "m", []), lease_owner="x"
+        )
+    with pytest.raises(Conversation.DoesNotExist):
+        services.start_turn(
+            plan=services.TurnPlan(user.pk, conversation.pk + 1000, "x", "m", []), lease_owner="x"
+        )
+
+
+@pytest.mark.django_db
+def test_checkpoint_only_while_the_turn_is_ours(user):
+    started = services.start_turn(plan=plan(user, None), lease_owner="me")
+    answer_id = started.assistant_message_id
+    assert not services.checkpoint_turn(
+        message_id=answer_id, snapshot=snapshot("streaming"), lease_owner="someone else"
+    )
+    assert Message.objects.get(pk=answer_id).text == ""
+    # A final status in a checkpoint is stored as streaming: only finish_turn ends a turn.
+    assert services.checkpoint_turn(message_id=answer_id, snapshot=snapshot(), lease_owner="me")
+    assert Message.objects.get(pk=answer_id).status == "streaming"
+    services.finish_turn(message_id=answer_id, snapshot=snapshot())
+    assert not services.checkpoint_turn(
+        message_id=answer_id, snapshot=snapshot("streaming"), lease_owner="me"
+    )
+    assert Message.objects.get(pk=answer_id).status == "completed"
+
+
+@pytest.mark.django_db
+def test_statements_a_turn_sends(user):
+    """Each one costs the relay's thread CPU: keep them few (bench/dbcost.py)."""
+    conversation = Conversation.objects.create(owner=user)
+    Message.objects.create(conversation=conversation, role="user", text="q1")
+    with CaptureQueriesContext(connection) as captured:
+        turn = plan(user, conversation.pk)
+    assert len(statements(captured)) == 1
+    with CaptureQueriesContext(connection) as captured:
+        started = services.start_turn(plan=turn, lease_owner="me")
+    assert len(statements(captured)) == 3  # UPDATE conversation, SELECT live, INSERT 2 rows
+    with CaptureQueriesContext(connection) as captured:
+        services.checkpoint_turn(
+            message_id=started.assistant_message_id,
+            snapshot=snapshot("streaming"),
+            lease_owner="me",
+        )
+    assert len(statements(captured)) == 1
+    with CaptureQueriesContext(connection) as captured:
+        services.finish_turn(message_id=started.assistant_message_id, snapshot=snapshot())
+    assert len(statements(captured)) == 4  # UPDATE answer, SELECT, UPDATE conversation, INSERT
+    with CaptureQueriesContext(connection) as captured:
+        services.start_turn(plan=plan(user, None), lease_owner="me")
+    assert len(statements(captured)) == 2  # INSERT conversation, INSERT 2 rows
+
+
+@pytest.mark.django_db
+def test_inserts_without_returning_rows_fall_back_to_save(user, monkeypatch):
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    started = services.start_turn(plan=plan(user, None), lease_owner="me")
+    question, answer = Message.objects.all()
+    assert (question.pk, answer.pk) == (started.user_message_id, started.assistant_message_id)
+    stored = services.finish_turn(message_id=answer.pk, snapshot=snapshot())
+    assert stored.prefetched_usage[0].pk == UsageRecord.objects.get().pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_turns_started_at_once_in_a_conversation_only_one_wins(user, monkeypatch):
+    """The first start holds the conversation's row (PostgreSQL) or the write lock (SQLite)
+    while it writes; the second waits, then sees the first one's queued answer."""
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("the in-memory test database's shared cache fails lock waits at once")
+    conversation = Conversation.objects.create(owner=user)
+    turn = plan(user, conversation.pk)
+    insert, first_claimed = services._insert, threading.Event()
+
+    def slow_insert(*objs):
+        if threading.current_thread().name == "first" and isinstance(objs[0], Message):
+            first_claimed.set()
+            time.sleep(0.5)  # the second start arrives now, and must wait
+        insert(*objs)
+
+    monkeypatch.setattr(services, "_insert", slow_insert)
+    outcome: dict[str, object] = {}
+
+    def start(name: str) -> None:
+        if name == "second":
+            first_claimed.wait(5)
+        began = time.monotonic()
+        try:
+            outcome[name] = services.start_turn(plan=turn, lease_owner=name)
+        except Exception as exc:
+            outcome[name] = exc
+        finally:
+            outcome[name + " waited"] = time.monotonic() - began
+            connections.close_all()
+
+    threads = [threading.Thread(target=start, args=(n,), name=n) for n in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert isinstance(outcome["first"], services.StartedTurn)
+    assert isinstance(outcome["second"], services.TurnRejected), outcome["second"]
+    assert outcome["second waited"] > 0.3
+    assert Message.objects.filter(status="queued").count() == 1
