@@ -5,6 +5,8 @@ python -m bench.parts [--streams 100] [--loop asyncio|uvloop]
 Runs N concurrent answers (200 deltas at 50/s each, as in `make bench`) in this process,
 through increasing slices of the app's own code, and prints this process's CPU per delta:
 
+  http     the request and the raw body chunks as the client reads them (chat.upstream.body):
+           httpx + aiohttp alone, no SSE framing or event parsing: the floor under `read`
   read     chat.upstream.client.stream_response: HTTP, SSE framing, event parsing, timeouts
   apply    + TurnState.apply for every event
   render   + every ~30 ms: take_changes() and frames.delta_frame() (what a frame costs to build)
@@ -32,12 +34,36 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+async def http_only(config, body: dict) -> int:
+    """The transport alone: the client's request, then its raw chunks (deltas counted)."""
+    import orjson
+
+    from chat.upstream.body import Body
+    from chat.upstream.client import _open, shared_client
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.first_event_timeout
+    url, content = f"{config.base_url}/responses", orjson.dumps({**body, "stream": True})
+    response = await _open(shared_client(config), "POST", url, content, config, deadline)
+    reader = Body(response, loop, deadline, config.idle_timeout)
+    n = 0
+    try:
+        while chunk := await reader.read():
+            n += chunk.count(b"event: response.output_text.delta\n")
+    finally:
+        await reader.aclose()
+        await response.aclose()
+    return n
+
+
 async def one(level: str, config, key: str, flush: float) -> int:
     from chat.turns import frames
     from chat.turns.state import TurnState
     from chat.upstream.client import stream_response
 
     body = {"model": "fake-model", "input": [{"role": "user", "content": key}]}
+    if level == "http":
+        return await http_only(config, body)
     state = TurnState()
     loop = asyncio.get_running_loop()
     last = 0.0
@@ -96,7 +122,7 @@ def main() -> None:
 
             runner = uvloop.run
         print(f"{args.streams} streams, 200 deltas at 50/s each, {args.loop} loop")
-        for level in ("read", "apply", "render"):
+        for level in ("http", "read", "apply", "render"):
             cpu, deltas, wall = runner(run(level, args.streams, fake.url, 4.0))
             print(f"  {level:<7} {cpu / deltas * 1e6:6.1f} µs CPU per delta "
                   f"({cpu / wall:.2f} cores, {deltas} deltas)")  # fmt: skip
