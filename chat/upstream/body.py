@@ -10,6 +10,9 @@ stores it: one attribute store) and, when due, re-arms itself for `last + idle` 
 read. The abort is an exception put into aiohttp's reader, so it can only surface inside a
 read: never in our caller's work between events, and never confused with a cancellation
 (a person's Stop cancels the task and that CancelledError goes through untouched).
+One difference from a timeout around each read: a caller that itself pauses for longer than
+the idle timeout between two events meets the timeout at its next read even if data came
+meanwhile. The runner never awaits between events, so for it nothing changes.
 """
 
 from __future__ import annotations
