@@ -41,8 +41,9 @@ class Mode:
 MODE_DEFS = {
     "daphne": Mode("daphne", "daphne"),
     "uvicorn": Mode("uvicorn", "uvicorn"),
-    "redis-pg-local": Mode("redis-pg-local", "daphne", 2, "runner", True),
-    "redis-pg-remote": Mode("redis-pg-remote", "daphne", 2, "other", True),
+    # The two-process modes run the production server (project/serve.py) unless told otherwise.
+    "redis-pg-local": Mode("redis-pg-local", "uvicorn", 2, "runner", True),
+    "redis-pg-remote": Mode("redis-pg-remote", "uvicorn", 2, "other", True),
 }
 
 
@@ -62,7 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--server-for-services",
-        default="daphne",
+        default="uvicorn",
         choices=["daphne", "uvicorn"],
         help="server of the two-process modes",
     )
