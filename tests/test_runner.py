@@ -236,4 +236,6 @@ def test_turns_per_minute_are_limited_per_person(user, other_user, settings):
         services.plan_turn(user=user, conversation_id=None, text="hi", model="m")
     with pytest.raises(services.TurnRejected, match="2 messages this minute"):
         services.plan_turn(user=user, conversation_id=None, text="hi", model="m")
-    services.plan_turn(user=other_user, conversation_id=None, text="hi", model="m")  # others unaffected
+    services.plan_turn(
+        user=other_user, conversation_id=None, text="hi", model="m"
+    )  # others unaffected
