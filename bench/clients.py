@@ -22,21 +22,19 @@ Plan ("baseline"): streams N, prefix, ramp, turns, host, port (the fake upstream
 from __future__ import annotations
 
 import asyncio
-import base64
 import html
 import json
-import os
 import re
 import resource
 import sys
 import time
-import zlib
 
-import httptools
 import orjson
 import uvloop
 
+from bench.baseline import BaselineRun
 from bench.fake import answer_text
+from bench.websocket import WSClient
 
 ARTICLE = re.compile(r'<article [^>]*?id="m(\d+)" class="message assistant status-(\w+)"')
 TEXT = re.compile(
@@ -60,146 +58,6 @@ FINAL = {"completed", "incomplete", "failed", "cancelled", "interrupted"}
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-# ---------------------------------------------------------------- WebSocket client
-
-
-class WSClient(asyncio.Protocol):
-    """A bare RFC 6455 client: text frames in (fragments and deflate handled), text out."""
-
-    def __init__(self, host: str, port: int, path: str, cookie: str, deflate: bool) -> None:
-        self.request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
-            f"Origin: http://{host}:{port}\r\nCookie: sessionid={cookie}\r\n"
-            + (
-                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
-                if deflate
-                else ""
-            )
-            + "\r\n"
-        ).encode()
-        self.opened: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.buf = bytearray()
-        self.upgraded = False
-        self.deflate = False
-        self.reset_inflater = False
-        self.inflater = None
-        self.fragments: list[bytes] = []
-        self.compressed = False
-        self.on_message = None  # callable(t, text)
-        self.close_code: int | None = None
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        transport.write(self.request)
-
-    def connection_lost(self, exc) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError(f"closed during handshake: {exc}"))
-        elif self.close_code is None:
-            self.close_code = 1006
-
-    def data_received(self, data: bytes) -> None:
-        now = time.time()
-        self.buf += data
-        if not self.upgraded:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(self.buf[:end]).decode("latin-1")
-            del self.buf[: end + 4]
-            status = head.split("\r\n", 1)[0]
-            if " 101 " not in status + " ":
-                self.opened.set_exception(ConnectionError(f"handshake refused: {status}"))
-                self.transport.close()
-                return
-            ext = ""
-            for line in head.split("\r\n")[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "sec-websocket-extensions":
-                    ext = value.lower()
-            if "permessage-deflate" in ext:
-                self.deflate = True
-                self.reset_inflater = "server_no_context_takeover" in ext
-                self.inflater = zlib.decompressobj(-15)
-            self.upgraded = True
-            self.opened.set_result(True)
-        self._frames(now)
-
-    def _frames(self, now: float) -> None:
-        buf = self.buf
-        while True:
-            if len(buf) < 2:
-                return
-            b0, b1 = buf[0], buf[1]
-            length = b1 & 0x7F
-            pos = 2
-            if length == 126:
-                if len(buf) < 4:
-                    return
-                length = int.from_bytes(buf[2:4], "big")
-                pos = 4
-            elif length == 127:
-                if len(buf) < 10:
-                    return
-                length = int.from_bytes(buf[2:10], "big")
-                pos = 10
-            if b1 & 0x80:
-                pos += 4  # servers never mask; skip a key if one did
-            if len(buf) < pos + length:
-                return
-            payload = bytes(buf[pos : pos + length])
-            del buf[: pos + length]
-            opcode = b0 & 0x0F
-            if opcode in (1, 2, 0):
-                if opcode:
-                    self.compressed = bool(b0 & 0x40)
-                self.fragments.append(payload)
-                if b0 & 0x80:
-                    data = b"".join(self.fragments)
-                    self.fragments = []
-                    if self.compressed:
-                        if self.reset_inflater:
-                            self.inflater = zlib.decompressobj(-15)
-                        data = self.inflater.decompress(data + b"\x00\x00\xff\xff")
-                    if self.on_message is not None:
-                        self.on_message(now, data.decode("utf-8"))
-            elif opcode == 8:
-                self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-                self._send(0x8, payload[:2])
-                self.transport.close()
-                return
-            elif opcode == 9:
-                self._send(0xA, payload)
-
-    def _send(self, opcode: int, payload: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        n = len(payload)
-        if n < 126:
-            head = bytes([0x80 | opcode, 0x80 | n])
-        elif n < 65536:
-            head = bytes([0x80 | opcode, 0x80 | 126]) + n.to_bytes(2, "big")
-        else:
-            head = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
-        mask = os.urandom(4)
-        reps = mask * (n // 4 + 1)
-        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(reps[:n], "big")).to_bytes(
-            n, "big"
-        )
-        self.transport.write(head + mask + masked)
-
-    def send_text(self, text: str) -> None:
-        self._send(0x1, text.encode())
-
-    def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self._send(0x8, (1000).to_bytes(2, "big"))
-            self.transport.close()
 
 
 class Turn:
@@ -441,115 +299,6 @@ class WSRun:
         for client in self.clients:
             if client is not None:
                 client.close()
-
-
-# ---------------------------------------------------------------- bare baseline client
-
-
-class SSEClient(asyncio.Protocol):
-    """Reads the fake upstream directly: POST, then the chunked SSE stream, deltas parsed."""
-
-    def __init__(self, run: BaselineRun, index: int) -> None:
-        self.run = run
-        self.index = index
-        self.parser = httptools.HttpResponseParser(self)
-        self.pending = b""
-        self.turn = 0
-        self.results: list[dict] = []
-        self.cur: dict | None = None
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def start_turn(self) -> None:
-        self.turn += 1
-        key = f"{self.run.prefix} s{self.index} t{self.turn}"
-        body = orjson.dumps(
-            {"model": "fake-model", "input": [{"role": "user", "content": key}], "stream": True}
-        )
-        self.pending = b""
-        self.cur = {"stream": self.index, "turn": self.turn, "key": key, "sent": [],
-                    "recv": [], "t_send": time.time(), "t_done": None, "text": []}  # fmt: skip
-        self.transport.write(
-            b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\naccept: text/event-stream\r\n"
-            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
-        )
-
-    def data_received(self, data: bytes) -> None:
-        self.now = time.time()
-        self.parser.feed_data(data)
-
-    def on_body(self, body: bytes) -> None:
-        data = self.pending + body
-        *events, self.pending = data.split(b"\n\n")
-        cur = self.cur
-        for event in events:
-            if b"output_text.delta" not in event:
-                continue
-            payload = orjson.loads(event[event.index(b"data: ") + 6 :])
-            cur["sent"].append(payload["sent_at"])
-            cur["recv"].append(self.now)
-            cur["text"].append(payload["delta"])
-
-    def on_message_complete(self) -> None:
-        cur = self.cur
-        cur["t_done"] = self.now
-        cur["ok"] = "".join(cur.pop("text")) == self.run.expected
-        self.results.append(cur)
-        self.cur = None
-        if self.turn < self.run.turns:
-            asyncio.get_running_loop().call_soon(self.start_turn)
-        else:
-            self.run.stream_finished()
-
-
-class BaselineRun:
-    def __init__(self, plan: dict) -> None:
-        self.plan = plan
-        self.prefix = plan["prefix"]
-        self.turns = plan["turns"]
-        self.expected = answer_text(plan["deltas"])[0]
-        self.clients: list[SSEClient] = []
-        self.remaining = 0
-        self.all_done = asyncio.Event()
-        self.connect_errors: list[str] = []
-
-    async def connect(self) -> dict:
-        loop = asyncio.get_running_loop()
-        for i in range(self.plan["streams"]):
-            client = SSEClient(self, i)
-            try:
-                await loop.create_connection(
-                    lambda c=client: c, self.plan["host"], self.plan["port"]
-                )
-            except OSError as exc:
-                self.connect_errors.append(str(exc))
-                continue
-            self.clients.append(client)
-        return {"connected": len(self.clients), "failed": len(self.connect_errors),
-                "errors": self.connect_errors[:5], "deflate": False}  # fmt: skip
-
-    def stream_finished(self) -> None:
-        self.remaining -= 1
-        if self.remaining <= 0:
-            self.all_done.set()
-
-    async def go(self) -> None:
-        loop = asyncio.get_running_loop()
-        n = len(self.clients)
-        self.remaining = n
-        start = loop.time() + 0.05
-        for i, client in enumerate(self.clients):
-            loop.call_at(start + i * self.plan["ramp"] / n, client.start_turn)
-        await asyncio.wait_for(self.all_done.wait(), self.plan["timeout"] * self.turns + 30)
-
-    def results(self) -> dict:
-        return {"turns": [r for c in self.clients for r in c.results],
-                "connect_errors": self.connect_errors}  # fmt: skip
-
-    def close(self) -> None:
-        for client in self.clients:
-            client.transport.close()
 
 
 # ---------------------------------------------------------------- main

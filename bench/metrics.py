@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+MODES = ["daphne", "uvicorn", "redis-pg-local", "redis-pg-remote"]
+GOAL_P99_MS = 50.0  # a step passes at or under this p99 added latency (and with no error)
+
 
 def pct(values: list[float], p: float) -> float | None:
     """Nearest-rank percentile (p in 0..100); None when there is nothing to rank."""

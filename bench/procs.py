@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

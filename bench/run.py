@@ -6,7 +6,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import secrets
 import shutil
 import subprocess
@@ -17,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import metrics, procs
+from bench.backing import create_database, drop_database, services_reachable, with_db
 from bench.fake import answer_text
-from bench.procs import ROOT
+from bench.metrics import GOAL_P99_MS, MODES
+from bench.procs import RESULTS, ROOT
+from bench.report import print_row, write_outputs
+from bench.spy import finish_py_spy, start_py_spy
 
-RESULTS = ROOT / "bench" / "results"
 STEPS = [1, 10, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
-MODES = ["daphne", "uvicorn", "redis-pg-local", "redis-pg-remote"]
-GOAL_P99_MS = 50.0
 
 
 @dataclass
@@ -397,180 +397,6 @@ def measure_idle(servers: list[procs.Server], seconds: float = 2.0) -> float:
     return (sum(procs.cpu_seconds(p) for p in pids) - cpu0) / seconds
 
 
-# ---------------------------------------------------------------- services
-
-
-def services_reachable() -> tuple[str | None, str, str]:
-    """(reason it cannot run or None, Redis URL, PostgreSQL admin URL)."""
-    redis_url = (
-        os.environ.get("BENCH_REDIS_URL")
-        or os.environ.get("REDIS_URL")
-        or ("redis://127.0.0.1:6379/0")
-    )
-    pg_url = (
-        os.environ.get("BENCH_DATABASE_URL")
-        or os.environ.get("DATABASE_URL")
-        or ("postgres://postgres@127.0.0.1:5432/postgres")
-    )
-    try:
-        import redis
-
-        redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001
-        return f"Redis not reachable at {redis_url} ({exc})", redis_url, pg_url
-    try:
-        import psycopg
-
-        with psycopg.connect(pg_url, connect_timeout=3) as conn:
-            conn.execute("select 1")
-    except Exception as exc:  # noqa: BLE001
-        return f"PostgreSQL not reachable at {pg_url} ({exc})", redis_url, pg_url
-    return None, redis_url, pg_url
-
-
-def with_db(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def create_database(admin_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    import psycopg
-
-    try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    except Exception as exc:  # noqa: BLE001
-        print(f"note: could not drop database {name}: {exc}", file=sys.stderr)
-
-
-# ---------------------------------------------------------------- profiling
-
-
-def start_py_spy(pid: int, profile: str, seconds: float) -> subprocess.Popen:
-    """py-spy on the server for the step: profile-<mode>-<N>.svg (flame graph) or .txt (raw)."""
-    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    tag, fmt = profile.split("/")
-    out = RESULTS / f"profile-{tag}.{'svg' if fmt == 'flamegraph' else 'txt'}"
-    return subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
-         "--format", fmt, "--output", str(out), "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def finish_py_spy(spy: subprocess.Popen) -> None:
-    try:
-        spy.wait(60)
-    except subprocess.TimeoutExpired:
-        spy.terminate()
-
-
-# ---------------------------------------------------------------- output
-
-COLUMNS = [
-    ("mode", 16), ("N", 5), ("add p50", 8), ("p99", 7), ("max", 7), ("ttft+ p50", 9),
-    ("p99", 7), ("fr/ans", 6), ("cpu µs/Δ", 8), ("stall", 6), ("KiB/str", 7),
-    ("wr/turn", 7), ("layer/t", 7), ("err", 4), ("text", 5), ("pass", 4), ("other", 5),
-]  # fmt: skip
-
-
-def header() -> str:
-    return " ".join(f"{name:>{w}}" if i else f"{name:<{w}}" for i, (name, w) in enumerate(COLUMNS))
-
-
-def _f(x, digits: int = 1) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def row_cells(row: dict) -> list[str]:
-    added = row.get("added_latency_ms", {})
-    if row["mode"] == "baseline":
-        t = row.get("ttft_ms", {})
-        return [row["mode"], str(row["streams"]), _f(added.get("p50"), 2), _f(added.get("p99"), 2),
-                _f(added.get("max"), 1), f"({_f(t.get('p50'), 2)})", f"({_f(t.get('p99'), 2)})",
-                "-", "-", "-", "-", "-", "-", str(row["errors"]),
-                "ok" if not row["lost_text"] else "LOST", "yes" if row["pass"] else "NO",
-                _f(row.get("other_cpu_cores"), 2)]  # fmt: skip
-    o = row.get("ttft_overhead_ms", {})
-    text_ok = row["lost_text"] == 0 and row["stored_ok"]
-    return [row["mode"], str(row["streams"]), _f(added.get("p50"), 2), _f(added.get("p99"), 2),
-            _f(added.get("max"), 1), _f(o.get("p50"), 2), _f(o.get("p99"), 2),
-            _f(row["frames_per_answer"], 0), _f(row["server_cpu_us_per_delta"], 0),
-            _f(row["max_loop_stall_ms"], 1), _f(row["rss_kib_per_stream"], 0),
-            _f(row["db_writes_per_turn"], 1), _f(row["layer_messages_per_turn"], 1),
-            str(row["errors"]), "ok" if text_ok else "LOST", "yes" if row["pass"] else "NO",
-            _f(row.get("other_cpu_cores"), 2)]  # fmt: skip
-
-
-def format_row(row: dict) -> str:
-    if row.get("skipped"):
-        n = "" if row.get("streams") is None else row["streams"]
-        return f"{row['mode']:<16} {n:>5}  skipped: {row['skipped']}"
-    cells = row_cells(row)
-    return " ".join(
-        f"{c:>{w}}" if i else f"{c:<{w}}"
-        for i, (c, (_, w)) in enumerate(zip(cells, COLUMNS, strict=True))
-    )
-
-
-_printed_header = False
-
-
-def print_row(row: dict) -> None:
-    global _printed_header
-    if not _printed_header:
-        print(header(), flush=True)
-        _printed_header = True
-    print(format_row(row), flush=True)
-
-
-def table(rows: list[dict]) -> str:
-    order = {m: i for i, m in enumerate(["baseline", *MODES])}
-    ordered = sorted(rows, key=lambda r: (order.get(r["mode"], 99), r.get("streams") or 0))
-    return "\n".join([header(), *(format_row(r) for r in ordered)])
-
-
-def machine() -> dict:
-    model = ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = 0
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal"):
-                mem = int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_mib": mem,
-            "python": platform.python_version(), "kernel": platform.release()}  # fmt: skip
-
-
-def git_state() -> dict:
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout
-        except OSError:
-            return ""
-
-    dirty = [line[3:] for line in git("status", "--porcelain").splitlines()
-             if not line[3:].startswith("bench/")]  # fmt: skip
-    return {"commit": git("rev-parse", "HEAD").strip(), "dirty_app_files": dirty}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     steps = [int(s) for s in args.steps.split(",") if s]
@@ -604,36 +430,3 @@ def main(argv: list[str] | None = None) -> int:
         if not args.profile:
             write_outputs(args, bench, started)
     return 0
-
-
-def write_outputs(args: argparse.Namespace, bench: Bench, started: datetime.datetime) -> None:
-    doc = {
-        "date": started.isoformat(timespec="seconds"),
-        "duration_s": round(time.monotonic() - bench.t0, 1),
-        "machine": machine(),
-        "git": git_state(),
-        "config": {
-            "deltas_per_answer": args.deltas,
-            "chars_per_delta": bench.chunk,
-            "delta_rate_per_s": args.rate,
-            "answers_per_stream": args.turns,
-            "ramp_s": bench.ramp,
-            "goal_p99_ms": GOAL_P99_MS,
-            "clients_offer_deflate": not args.no_deflate,
-        },  # fmt: skip
-        "results": bench.rows,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1) + "\n")
-    print()
-    print(table(bench.rows))
-    print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", end="")
-    try:
-        from bench.chart import chart
-
-        path = chart(bench.rows, out.with_suffix(""))
-        print(f" and {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
-    except Exception as exc:  # noqa: BLE001
-        print(f"\nchart failed: {exc}")
-    print(f"total {doc['duration_s']} s")

@@ -1,0 +1,29 @@
+"""Running py-spy on a server process for `python -m bench --profile MODE:N`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.procs import RESULTS
+
+
+def start_py_spy(pid: int, profile: str, seconds: float) -> subprocess.Popen:
+    """py-spy on the server for the step: profile-<mode>-<N>.svg (flame graph) or .txt (raw)."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    tag, fmt = profile.split("/")
+    out = RESULTS / f"profile-{tag}.{'svg' if fmt == 'flamegraph' else 'txt'}"
+    return subprocess.Popen(
+        [exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
+         "--format", fmt, "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def finish_py_spy(spy: subprocess.Popen) -> None:
+    try:
+        spy.wait(60)
+    except subprocess.TimeoutExpired:
+        spy.terminate()
