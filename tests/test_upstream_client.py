@@ -261,9 +261,8 @@ async def test_llamacpp_error_then_close_is_not_a_cut(server):
     assert state.error_message == "context full"
 
 
-async def test_cancelling_closes_the_connection_at_once(server):
-    server.enqueue(fake.text_stream("x" * 400, chunk=4, delay=0.05))
-    cfg = config(server)
+async def consuming(cfg: UpstreamConfig) -> asyncio.Task:
+    """A task reading a stream, returned once its first event has arrived."""
     received = asyncio.Event()
 
     async def consume():
@@ -272,6 +271,12 @@ async def test_cancelling_closes_the_connection_at_once(server):
 
     task = asyncio.create_task(consume())
     await asyncio.wait_for(received.wait(), 3)
+    return task
+
+
+async def test_cancelling_closes_the_connection_at_once(server):
+    server.enqueue(fake.text_stream("x" * 400, chunk=4, delay=0.05))
+    task = await consuming(config(server))
     started = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -336,15 +341,7 @@ async def test_idle_deadline_starts_at_the_first_event_not_the_first_event_deadl
 
 async def test_stop_during_a_stall_is_a_cancellation_not_a_timeout(server):
     server.enqueue(fake.events(DELTA_FRAMES[:2], end="stall"))
-    cfg = config(server, idle_timeout=0.3)
-    received = asyncio.Event()
-
-    async def consume():
-        async for _ in stream_response(BODY, config=cfg):
-            received.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(received.wait(), 3)
+    task = await consuming(config(server, idle_timeout=0.3))
     await asyncio.sleep(0.1)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
