@@ -7,10 +7,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import transaction
 from django.utils import timezone
 
+from chat import sql
 from chat.models import Conversation, Message, UsageRecord
 from chat.turns.snapshot import TurnSnapshot
 
@@ -70,7 +70,7 @@ def _history_rows(conversation_id: int, user_id: int) -> list[tuple[Any, Any, An
     columns: the ORM's two queries (all columns, items JSON decoded) cost 1.7-2.5 ms of CPU
     (empty conversation to 20 messages), this 0.1-0.2 ms."""
     user_table = Conversation._meta.get_field("owner").related_model._meta.db_table
-    return _execute(
+    return sql.execute(
         f"SELECT m.role, m.text, m.status FROM {Conversation._meta.db_table} c "
         f"INNER JOIN {user_table} u ON u.id = c.owner_id "
         f"LEFT JOIN {Message._meta.db_table} m ON m.conversation_id = c.id "
@@ -118,7 +118,7 @@ def start_turn(*, plan: TurnPlan, lease_owner: str) -> StartedTurn:
     now = timezone.now()
     if plan.conversation_id is None:
         conversation = Conversation(owner_id=plan.user_id, title=_title(plan.text))
-        _insert(conversation)
+        sql.insert(conversation)
         conversation_id = conversation.pk
     else:
         conversation_id = plan.conversation_id
@@ -133,25 +133,25 @@ def start_turn(*, plan: TurnPlan, lease_owner: str) -> StartedTurn:
         lease_owner=lease_owner,
         lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
     )
-    _insert(user_message, answer)
+    sql.insert(user_message, answer)
     return StartedTurn(conversation_id, user_message.pk, answer.pk)
 
 
 def _claim_conversation(conversation_id: int, text: str) -> None:
     """Touch the conversation (titled after this message if it has no title), then check that
     no answer is live in it. The UPDATE goes first: it locks the row until the commit, as
-    select_for_update() did (PostgreSQL; SQLite's IMMEDIATE transaction holds the write lock
+    select_forsql.update() did (PostgreSQL; SQLite's IMMEDIATE transaction holds the write lock
     already), so of two processes starting a turn here at once the second waits there, then
     its SELECT sees the first one's queued answer."""
     updated_at = Conversation._meta.get_field("updated_at")
-    updated, _ = _execute(
+    updated, _ = sql.execute(
         f"UPDATE {Conversation._meta.db_table} SET updated_at = %s, "
         "title = CASE WHEN title = '' THEN %s ELSE title END WHERE id = %s",
-        [updated_at.get_db_prep_save(timezone.now(), _db()), _title(text), conversation_id],
+        [updated_at.get_db_prep_save(timezone.now(), sql.database()), _title(text), conversation_id],
     )
     if not updated:
         raise Conversation.DoesNotExist("Conversation matching query does not exist.")
-    live = _execute(
+    live = sql.execute(
         f"SELECT 1 FROM {Message._meta.db_table} WHERE conversation_id = %s "
         "AND status IN (%s, %s) LIMIT 1",
         [conversation_id, *Message.LIVE_STATUSES],
@@ -169,7 +169,9 @@ def checkpoint_turn(*, message_id: int, snapshot: TurnSnapshot, lease_owner: str
         **_message_fields(snapshot),
     }
     where = "id = %s AND status IN (%s, %s) AND lease_owner = %s"
-    return _update(Message, values, where, [message_id, *Message.LIVE_STATUSES, lease_owner]) == 1
+    return (
+        sql.update(Message, values, where, [message_id, *Message.LIVE_STATUSES, lease_owner]) == 1
+    )
 
 
 @transaction.atomic
@@ -183,11 +185,11 @@ def finish_turn(*, message_id: int, snapshot: TurnSnapshot, input_chars: int = 0
         "lease_expires_at": None,
     }
     # UPDATEs lock the answer's row, then its conversation's, until the commit: what
-    # select_for_update() with select_related() locked, in interrupt_turn's order. The columns
+    # select_forsql.update() with select_related() locked, in interrupt_turn's order. The columns
     # left alone were written at creation (save() wrote them back unchanged).
-    _update(Message, values, "id = %s", [message_id])
+    sql.update(Message, values, "id = %s", [message_id])
     message, owner_id = _stored_answer(message_id, values)
-    _update(Conversation, {"updated_at": timezone.now()}, "id = %s", [message.conversation_id])
+    sql.update(Conversation, {"updated_at": timezone.now()}, "id = %s", [message.conversation_id])
     record = record_usage(
         message=message, owner_id=owner_id, snapshot=snapshot, input_chars=input_chars
     )
@@ -199,7 +201,7 @@ def _stored_answer(message_id: int, values: dict[str, Any]) -> tuple[Message, in
     """The saved answer (the columns finish_turn did not write, read back, and the values it
     wrote: its items are not decoded again) and its conversation's owner."""
     names = ("conversation_id", "role", "model", "created_at", "queued_at")
-    rows = _execute(
+    rows = sql.execute(
         f"SELECT {', '.join('m.' + name for name in names)}, c.owner_id "
         f"FROM {Message._meta.db_table} m INNER JOIN {Conversation._meta.db_table} c "
         "ON c.id = m.conversation_id WHERE m.id = %s",
@@ -208,10 +210,10 @@ def _stored_answer(message_id: int, values: dict[str, Any]) -> tuple[Message, in
     if not rows:
         raise Message.DoesNotExist("Message matching query does not exist.")
     *row, owner_id = rows[0]
-    read = {name: _from_db(Message, name, value) for name, value in zip(names, row, strict=True)}
+    read = {name: sql.from_db(Message, name, value) for name, value in zip(names, row, strict=True)}
     message = Message(id=message_id, **{**read, **values})  # values last: the snapshot's model
     message._state.adding = False
-    message._state.db = _db().alias
+    message._state.db = sql.database().alias
     return message, owner_id
 
 
@@ -233,7 +235,7 @@ def claim_turn(*, message_id: int, lease_owner: str) -> Message | None:
 def interrupt_turn(*, message_id: int) -> Message | None:
     """End a turn whose runner died; None if it was saved or renewed in the meantime."""
     message = (
-        Message.objects.select_for_update()
+        Message.objects.select_forsql.update()
         .select_related("conversation")
         .filter(pk=message_id)
         .first()
@@ -305,7 +307,7 @@ def record_usage(
         )
     else:
         return None
-    _insert(record)
+    sql.insert(record)
     return record
 
 
@@ -342,64 +344,3 @@ def _message_fields(snapshot: TurnSnapshot) -> dict[str, Any]:
 def _title(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= 60 else line[:57].rstrip() + "…"
-
-
-# --- Statements without the ORM's query compiler -------------------------------------------
-# Turns' services run in the server's one database thread, which holds the GIL against the
-# event loop. Building and compiling a queryset costs 0.2-0.8 ms of CPU a statement, sending
-# one 0.04 ms (SQLite) to 0.09 ms (PostgreSQL), so the hot statements are written out: plain
-# SQL both backends take, through Django's cursor (%s placeholders, execute wrappers). Values
-# go through the fields' get_db_prep_save and pre_save and come back through the backends'
-# converters, as with the ORM: the rows are the ones it wrote (bench/dbcost.py measures it,
-# tests/test_services_queries.py checks it). No save() signals: nothing listens for them.
-
-
-def _db() -> BaseDatabaseWrapper:
-    # The connection itself: every attribute read through the `connection` proxy looks it up
-    # again in an asgiref Local, ~4 µs a time, hundreds of times in an INSERT's loops.
-    return connections[DEFAULT_DB_ALIAS]
-
-
-def _execute(sql: str, params: list[Any]) -> tuple[int, list[tuple[Any, ...]]]:
-    """Rows changed, and rows returned."""
-    with _db().cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount, cursor.fetchall() if cursor.description else []
-
-
-def _from_db(model: type[models.Model], name: str, value: Any) -> Any:
-    """A column's value as the ORM reads it (SQLite's naive datetimes made aware, ...)."""
-    db, field = _db(), model._meta.get_field(name)
-    column = field.get_col(model._meta.db_table)
-    for convert in db.ops.get_db_converters(column) + field.get_db_converters(db):
-        value = convert(value, column, db)
-    return value
-
-
-def _update(model: type[models.Model], values: dict[str, Any], where: str, params: list) -> int:
-    """UPDATE the rows `where` picks to `values` (by field name); how many changed."""
-    db, fields = _db(), [model._meta.get_field(name) for name in values]
-    columns = ", ".join(f"{db.ops.quote_name(f.column)} = %s" for f in fields)
-    prepared = [f.get_db_prep_save(v, db) for f, v in zip(fields, values.values(), strict=True)]
-    sql = f"UPDATE {model._meta.db_table} SET {columns} WHERE {where}"
-    return _execute(sql, prepared + params)[0]
-
-
-def _insert(*objs: models.Model) -> None:
-    """INSERT new rows of one model in one statement and set their ids, as bulk_create() does
-    (every column sent, auto_now ones filled by pre_save)."""
-    db, meta = _db(), objs[0]._meta
-    if not db.features.can_return_rows_from_bulk_insert:  # SQLite before 3.35
-        for obj in objs:
-            obj.save(force_insert=True)
-        return
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
-    rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(objs))
-    params = [f.get_db_prep_save(f.pre_save(obj, True), db) for obj in objs for f in fields]
-    sql = f"INSERT INTO {meta.db_table} ({columns}) VALUES {rows} RETURNING {meta.pk.column}"
-    # Ids grow in the order of the VALUES rows; the order RETURNING gives them in is unspecified.
-    for obj, (pk,) in zip(objs, sorted(_execute(sql, params)[1]), strict=True):
-        obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = db.alias

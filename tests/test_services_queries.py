@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from chat import services
+from chat import services, sql
 from chat.models import Conversation, Message, UsageRecord
 from chat.turns.snapshot import TurnSnapshot
 from chat.turns.state import TokenUsage
@@ -216,7 +216,7 @@ def test_two_turns_started_at_once_in_a_conversation_only_one_wins(user, monkeyp
         pytest.skip("the in-memory test database's shared cache fails lock waits at once")
     conversation = Conversation.objects.create(owner=user)
     turn = plan(user, conversation.pk)
-    insert, first_claimed = services._insert, threading.Event()
+    insert, first_claimed = sql.insert, threading.Event()
 
     def slow_insert(*objs):
         if threading.current_thread().name == "first" and isinstance(objs[0], Message):
@@ -224,7 +224,7 @@ def test_two_turns_started_at_once_in_a_conversation_only_one_wins(user, monkeyp
             time.sleep(0.5)  # the second start arrives now, and must wait
         insert(*objs)
 
-    monkeypatch.setattr(services, "_insert", slow_insert)
+    monkeypatch.setattr(sql, "insert", slow_insert)
     outcome: dict[str, object] = {}
 
     def start(name: str) -> None:
