@@ -140,7 +140,7 @@ def start_turn(*, plan: TurnPlan, lease_owner: str) -> StartedTurn:
 def _claim_conversation(conversation_id: int, text: str) -> None:
     """Touch the conversation (titled after this message if it has no title), then check that
     no answer is live in it. The UPDATE goes first: it locks the row until the commit, as
-    select_forsql.update() did (PostgreSQL; SQLite's IMMEDIATE transaction holds the write lock
+    select_for_update() did (PostgreSQL; SQLite's IMMEDIATE transaction holds the write lock
     already), so of two processes starting a turn here at once the second waits there, then
     its SELECT sees the first one's queued answer."""
     updated_at = Conversation._meta.get_field("updated_at")
@@ -185,7 +185,7 @@ def finish_turn(*, message_id: int, snapshot: TurnSnapshot, input_chars: int = 0
         "lease_expires_at": None,
     }
     # UPDATEs lock the answer's row, then its conversation's, until the commit: what
-    # select_forsql.update() with select_related() locked, in interrupt_turn's order. The columns
+    # select_for_update() with select_related() locked, in interrupt_turn's order. The columns
     # left alone were written at creation (save() wrote them back unchanged).
     sql.update(Message, values, "id = %s", [message_id])
     message, owner_id = _stored_answer(message_id, values)
@@ -235,7 +235,7 @@ def claim_turn(*, message_id: int, lease_owner: str) -> Message | None:
 def interrupt_turn(*, message_id: int) -> Message | None:
     """End a turn whose runner died; None if it was saved or renewed in the meantime."""
     message = (
-        Message.objects.select_forsql.update()
+        Message.objects.select_for_update()
         .select_related("conversation")
         .filter(pk=message_id)
         .first()
