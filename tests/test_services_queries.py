@@ -248,3 +248,32 @@ def test_two_turns_started_at_once_in_a_conversation_only_one_wins(user, monkeyp
     assert isinstance(outcome["second"], services.TurnRejected), outcome["second"]
     assert outcome["second waited"] > 0.3
     assert Message.objects.filter(status="queued").count() == 1
+
+
+@pytest.mark.django_db
+def test_sweeper_ends_an_expired_turn_as_interrupted_with_its_checkpoint(user):
+    """In-process: the path a crashed runner's turn takes (tests/test_multiprocess.py does it
+    with a real kill -9)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chat.turns.sweeper import sweep_expired
+
+    started = services.start_turn(plan=plan(user, None), lease_owner="dead-process")
+    answer_id = started.assistant_message_id
+    partial = snapshot(status="streaming", usage=False, events=1, first_event_at=timezone.now())
+    assert services.checkpoint_turn(
+        message_id=answer_id, snapshot=partial, lease_owner="dead-process"
+    )
+    assert sweep_expired() == ([], [])  # the lease still runs: nothing to do
+    Message.objects.filter(pk=answer_id).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    ended, claimed = sweep_expired()
+    assert [m.pk for m in ended] == [answer_id] and claimed == []
+    stored = Message.objects.get(pk=answer_id)
+    assert (stored.status, stored.text, stored.lease_owner) == ("interrupted", "Hi ü", "")
+    (usage,) = UsageRecord.objects.filter(message_id=answer_id)
+    assert usage.estimated and usage.output_tokens > 0
+    assert services.interrupt_turn(message_id=answer_id) is None  # already ended: left alone
