@@ -8,15 +8,10 @@ import json
 import os
 import platform
 import subprocess
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bench.metrics import GOAL_P99_MS, MODES
 from bench.procs import ROOT
-
-if TYPE_CHECKING:
-    from bench.run import Bench
 
 COLUMNS = [
     ("mode", 16), ("N", 5), ("add p50", 8), ("p99", 7), ("max", 7), ("ttft+ p50", 9),
@@ -113,33 +108,42 @@ def git_state() -> dict:
     return {"commit": git("rev-parse", "HEAD").strip(), "dirty_app_files": dirty}
 
 
-def write_outputs(args: argparse.Namespace, bench: Bench, started: datetime.datetime) -> None:
+def write_outputs(
+    args: argparse.Namespace,
+    *,
+    rows: list[dict],
+    chunk: int,
+    ramp: float,
+    duration_s: float,
+    started: datetime.datetime,
+) -> None:
+    """The run's table, JSON and chart; plain values in, so this module needs nothing of run.py."""
     doc = {
         "date": started.isoformat(timespec="seconds"),
-        "duration_s": round(time.monotonic() - bench.t0, 1),
+        "duration_s": round(duration_s, 1),
         "machine": machine(),
         "git": git_state(),
         "config": {
             "deltas_per_answer": args.deltas,
-            "chars_per_delta": bench.chunk,
+            "chars_per_delta": chunk,
             "delta_rate_per_s": args.rate,
             "answers_per_stream": args.turns,
-            "ramp_s": bench.ramp,
+            "ramp_s": ramp,
             "goal_p99_ms": GOAL_P99_MS,
             "clients_offer_deflate": not args.no_deflate,
         },  # fmt: skip
-        "results": bench.rows,
+        "results": rows,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print()
-    print(table(bench.rows))
+    print(table(rows))
     print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", end="")
     try:
         from bench.chart import chart
 
-        path = chart(bench.rows, out.with_suffix(""))
+        path = chart(rows, out.with_suffix(""))
         print(f" and {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     except Exception as exc:  # noqa: BLE001
         print(f"\nchart failed: {exc}")

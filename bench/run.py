@@ -428,5 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bench.close()
         if not args.profile:
-            write_outputs(args, bench, started)
+            write_outputs(
+                args,
+                rows=bench.rows,
+                chunk=bench.chunk,
+                ramp=bench.ramp,
+                duration_s=time.monotonic() - bench.t0,
+                started=started,
+            )
     return 0
