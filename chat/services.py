@@ -147,7 +147,11 @@ def _claim_conversation(conversation_id: int, text: str) -> None:
     updated, _ = sql.execute(
         f"UPDATE {Conversation._meta.db_table} SET updated_at = %s, "
         "title = CASE WHEN title = '' THEN %s ELSE title END WHERE id = %s",
-        [updated_at.get_db_prep_save(timezone.now(), sql.database()), _title(text), conversation_id],
+        [
+            updated_at.get_db_prep_save(timezone.now(), sql.database()),
+            _title(text),
+            conversation_id,
+        ],
     )
     if not updated:
         raise Conversation.DoesNotExist("Conversation matching query does not exist.")
@@ -175,8 +179,12 @@ def checkpoint_turn(*, message_id: int, snapshot: TurnSnapshot, lease_owner: str
 
 
 @transaction.atomic
-def finish_turn(*, message_id: int, snapshot: TurnSnapshot, input_chars: int = 0) -> Message:
-    """Store the final answer and its usage row together."""
+def finish_turn(
+    *, message_id: int, snapshot: TurnSnapshot, input_chars: int = 0, lease_owner: str | None = None
+) -> Message:
+    """Store the final answer and its usage row together, once: only while the answer is
+    still live (and, given `lease_owner`, still that runner's). An answer already ended (a
+    second end, the sweeper, another runner) is returned as stored, with no second usage row."""
     values = {
         **_message_fields(snapshot),
         "status": snapshot.status,
@@ -187,7 +195,11 @@ def finish_turn(*, message_id: int, snapshot: TurnSnapshot, input_chars: int = 0
     # UPDATEs lock the answer's row, then its conversation's, until the commit: what
     # select_for_update() with select_related() locked, in interrupt_turn's order. The columns
     # left alone were written at creation (save() wrote them back unchanged).
-    sql.update(Message, values, "id = %s", [message_id])
+    where, params = "id = %s AND status IN (%s, %s)", [message_id, *Message.LIVE_STATUSES]
+    if lease_owner is not None:
+        where, params = f"{where} AND lease_owner = %s", [*params, lease_owner]
+    if not sql.update(Message, values, where, params):
+        return Message.objects.prefetch_related("usage_records").get(pk=message_id)
     message, owner_id = _stored_answer(message_id, values)
     sql.update(Conversation, {"updated_at": timezone.now()}, "id = %s", [message.conversation_id])
     record = record_usage(

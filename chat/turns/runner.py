@@ -9,13 +9,14 @@ partial answer at most every few seconds, and stores the final answer and usage 
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from chat import services
@@ -28,6 +29,7 @@ from chat.upstream.errors import UpstreamError
 
 log = logging.getLogger(__name__)
 PROCESS_ID = f"proc-{uuid.uuid4().hex[:12]}"
+FINISH_RETRY_PAUSES = (0.1, 0.3, 1.0, 2.0)  # seconds between tries of the final save
 
 
 class Publisher(Protocol):
@@ -94,6 +96,7 @@ class TurnRunner:
         self.first_token_at = resume.first_token_at if resume else None
         self._task: asyncio.Task[Any] | None = None
         self._cancel_requested = False
+        self._ending = False  # the stream is over: the end is being stored, nothing may stop it
         self._interrupt = False
         self._write_failed: BaseException | None = None
         self._last_flush = -1e9
@@ -102,13 +105,21 @@ class TurnRunner:
         self._checkpoint: asyncio.Task[Any] | None = None
 
     # --- control ---
-    def cancel(self, *, interrupt: bool = False) -> None:
+    def cancel(self, *, interrupt: bool = False) -> bool:
         """Stop: closes the upstream stream at once and saves the partial answer as cancelled
-        (or as interrupted, when the process is shutting down rather than a person asking)."""
+        (or as interrupted, when the process is shutting down rather than a person asking).
+
+        The turn's end has one owner, its own task: only the first request, made while the
+        stream still runs, counts. A second Stop, a Stop racing the final event, or one
+        arriving during the final save changes nothing (False), so it can never cut that
+        save short and leave the answer `streaming`."""
+        if self._cancel_requested or self._ending:
+            return False
         self._cancel_requested = True
         self._interrupt = interrupt
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        return True
 
     def snapshot(self) -> TurnSnapshot:
         return snapshot_of(
@@ -122,22 +133,25 @@ class TurnRunner:
         heartbeat = asyncio.create_task(self._heartbeat())
         cancelled = False
         try:
+            if self._cancel_requested:
+                raise asyncio.CancelledError  # stopped before it began: no upstream request
             await self._stream()
         except asyncio.CancelledError:
             cancelled = True
-            if self._write_failed is None:
+            if self._write_failed is None and not self.state.is_final:
                 if self._interrupt:
                     self.state.interrupt()
                 else:
                     self.state.cancel()
         finally:
+            self._ending = True
             heartbeat.cancel()
         try:
             self.started = await write if write is not None else self.started
         except BaseException:
             log.exception("could not store the start of the turn; upstream request cancelled")
             raise
-        await self._finish()
+        await _uncancellable(self._finish())
         if cancelled and not self._cancel_requested:
             raise asyncio.CancelledError  # someone else (Ctrl-C, shutdown) cancelled us
         if cancelled and self._task is not None:
@@ -164,7 +178,7 @@ class TurnRunner:
                 self._flush()  # what arrived while the rows were written
             return
         self._write_failed = write.exception()
-        if self._task is not None and not self._task.done():
+        if self._task is not None and not self._task.done() and not self._ending:
             self._task.cancel()  # no row to save into: stop the upstream request
 
     async def _stream(self) -> None:
@@ -267,8 +281,36 @@ class TurnRunner:
             self.state.model or self.plan.model, self.state.response_id, self.state.events,
             self.seq, self.state.error_code or "-",
         )  # fmt: skip
-        self.stored = await sync_to_async(services.finish_turn)(
-            message_id=self.started.assistant_message_id,
-            snapshot=self.snapshot(),
-            input_chars=input_chars,
-        )
+        self.stored = await self._store_final(input_chars)
+
+    async def _store_final(self, input_chars: int) -> Message:
+        """finish_turn, tried again while the database is busy (SQLite locked, a dropped
+        connection); if it never answers, the sweeper marks the turn interrupted from its
+        last checkpoint once the lease runs out."""
+        assert self.started is not None
+        for pause in (*FINISH_RETRY_PAUSES, None):
+            try:
+                return await sync_to_async(services.finish_turn)(
+                    message_id=self.started.assistant_message_id,
+                    snapshot=self.snapshot(),
+                    input_chars=input_chars,
+                    lease_owner=self.lease_owner,
+                )
+            except (OperationalError, InterfaceError) as exc:
+                if pause is None:
+                    raise
+                log.warning("final save failed (%s); trying again in %.1f s", exc, pause)
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
+
+
+async def _uncancellable(work: "Coroutine[Any, Any, None]") -> None:
+    """Run the final save to its end even if the task is cancelled meanwhile (Ctrl-C, a
+    shutdown): the cancellation is raised after it, never in the middle of it."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        task.result()
+        raise

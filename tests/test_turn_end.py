@@ -1,0 +1,183 @@
+"""One owner of a turn's end: a second Stop, a Stop racing the final event, and a cancel
+during the final save change nothing; the answer is stored once, never left `streaming`."""
+
+import asyncio
+import random
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from chat import services
+from chat.models import Message, UsageRecord
+from chat.turns import endpoint
+from chat.turns.runner import TurnRunner
+from chat.upstream.client import close_shared_client
+from tests import fake_upstream as fake
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+TRIES = 20
+
+
+class Frames:
+    """Lets a test wait, without sleeping, for the first frame that carries text."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def publish(self, seq, state, changes):
+        if state.text:
+            self.event.set()
+
+
+async def started_runner(user, conversation_id=None) -> tuple[TurnRunner, asyncio.Task, Frames]:
+    plan = await sync_to_async(services.plan_turn)(
+        user=user, conversation_id=conversation_id, text="go", model="m"
+    )
+    frames = Frames()
+    runner = TurnRunner(plan=plan, config=await endpoint.upstream_config(), publisher=frames)
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(frames.event.wait(), 5)
+    return runner, task, frames
+
+
+@sync_to_async
+def stored(runner: TurnRunner) -> tuple[Message, int]:
+    message = Message.objects.get(pk=runner.started.assistant_message_id)
+    return message, UsageRecord.objects.filter(message=message).count()
+
+
+async def final_save_begun(runner: TurnRunner) -> None:
+    """Step the loop until the stream is over and the runner is storing its end."""
+    for _ in range(200_000):
+        if runner._ending:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the runner never reached its final save")
+
+
+async def pause(seconds: float) -> None:
+    """A random gap of real time (or none at all): where the race falls differs each try."""
+    if seconds:
+        await asyncio.sleep(seconds)
+    else:
+        await asyncio.sleep(0)
+
+
+async def test_two_stops_a_few_ms_apart_end_the_turn_once(upstream, user):
+    rng = random.Random(13)
+    conversation_id = None
+    for attempt in range(TRIES):
+        upstream.enqueue(fake.text_stream("word " * 300, chunk=5, delay=0.002))
+        runner, task, _ = await started_runner(user, conversation_id)
+        conversation_id = runner.started.conversation_id
+        await pause(rng.choice([0, 0.001, 0.005, 0.01]))
+        first = runner.cancel()
+        await pause(rng.choice([0, 0.0005, 0.002, 0.004, 0.008]))
+        second = runner.cancel()
+        snapshot = await asyncio.wait_for(task, 10)
+        message, usage_rows = await stored(runner)
+        assert first and not second, attempt
+        assert message.status == snapshot.status == "cancelled", attempt
+        assert message.text == snapshot.text and message.text.startswith("word"), attempt
+        assert message.lease_owner == "" and message.done_at is not None, attempt
+        assert usage_rows == 1, attempt
+    await close_shared_client()
+
+
+async def test_stop_racing_the_final_event_keeps_one_honest_end(upstream, user):
+    rng = random.Random(7)
+    conversation_id = None
+    text = "end " * 40
+    seen = set()
+    for attempt in range(TRIES):
+        upstream.enqueue(fake.text_stream(text, chunk=8, delay=0.001))
+        runner, task, _ = await started_runner(user, conversation_id)
+        conversation_id = runner.started.conversation_id
+        await pause(rng.uniform(0, 0.02))
+        runner.cancel()
+        runner.cancel()
+        snapshot = await asyncio.wait_for(task, 10)
+        message, usage_rows = await stored(runner)
+        seen.add(message.status)
+        assert message.status == snapshot.status, attempt
+        assert message.status in ("cancelled", "completed"), attempt
+        assert message.text == snapshot.text, attempt
+        if message.status == "completed":
+            assert message.text == text, attempt
+        assert usage_rows == 1, attempt
+    assert "completed" in seen or "cancelled" in seen
+    await close_shared_client()
+
+
+async def test_cancel_during_the_final_save_is_a_no_op(upstream, user):
+    text = "saved " * 50
+    upstream.enqueue(fake.text_stream(text, chunk=6, delay=0.001))
+    runner, task, _ = await started_runner(user)
+    await final_save_begun(runner)
+    assert runner.cancel() is False
+    assert runner.cancel(interrupt=True) is False
+    snapshot = await asyncio.wait_for(task, 10)
+    message, usage_rows = await stored(runner)
+    assert message.status == snapshot.status == "completed"
+    assert message.text == text and usage_rows == 1
+    await close_shared_client()
+
+
+async def test_cancelling_the_task_during_the_final_save_still_saves(upstream, user):
+    """Ctrl-C or a shutdown cancelling the task itself: the save ends first, then it stops."""
+    text = "kept " * 50
+    upstream.enqueue(fake.text_stream(text, chunk=5, delay=0.001))
+    runner, task, _ = await started_runner(user)
+    await final_save_begun(runner)
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    message, usage_rows = await stored(runner)
+    assert message.status == "completed" and message.text == text and usage_rows == 1
+    await close_shared_client()
+
+
+async def test_stop_before_the_runner_began_sends_no_request(upstream, user):
+    plan = await sync_to_async(services.plan_turn)(
+        user=user, conversation_id=None, text="go", model="m"
+    )
+    runner = TurnRunner(plan=plan, config=await endpoint.upstream_config())
+    assert runner.cancel()
+    snapshot = await asyncio.wait_for(runner.run(), 10)
+    message, usage_rows = await stored(runner)
+    assert message.status == snapshot.status == "cancelled"
+    assert upstream.requests == [] and usage_rows == 0  # nothing ran upstream, nothing billed
+    await close_shared_client()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_finish_changes_nothing_and_adds_no_usage(user):
+    from chat.turns.snapshot import TurnSnapshot
+
+    plan = services.plan_turn(user=user, conversation_id=None, text="q", model="m")
+    started = services.start_turn(plan=plan, lease_owner="runner-a")
+    done = TurnSnapshot(status="completed", text="all of it", items=[], events=3)
+    first = services.finish_turn(
+        message_id=started.assistant_message_id, snapshot=done, lease_owner="runner-a"
+    )
+    later = TurnSnapshot(status="cancelled", text="all", items=[], events=2)
+    again = services.finish_turn(
+        message_id=started.assistant_message_id, snapshot=later, lease_owner="runner-a"
+    )
+    assert first.status == again.status == "completed" and again.text == "all of it"
+    assert UsageRecord.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_runner_that_lost_its_lease_cannot_end_the_turn(user):
+    from chat.turns.snapshot import TurnSnapshot
+
+    plan = services.plan_turn(user=user, conversation_id=None, text="q", model="m")
+    started = services.start_turn(plan=plan, lease_owner="runner-b")  # b holds the lease
+    stale = TurnSnapshot(status="cancelled", text="old", items=[], events=1)
+    kept = services.finish_turn(
+        message_id=started.assistant_message_id, snapshot=stale, lease_owner="runner-a"
+    )
+    assert kept.status == "queued" and kept.text == ""
+    assert UsageRecord.objects.count() == 0
