@@ -2,12 +2,27 @@
 
 from typing import Any
 
-from django.urls import path
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.urls import re_path
 
 from chat.consumers import SERVER_SEND, ConversationConsumer
 
+CLOSE_NOT_FOUND = 4404
+
+
+class NoSuchSocket(AsyncWebsocketConsumer):
+    """Any other socket path: refused at the handshake (URLRouter would raise, a 500)."""
+
+    async def connect(self) -> None:
+        await self.close(code=CLOSE_NOT_FOUND)
+
+
 websocket_urlpatterns = [
-    path("ws/conversations/<int:conversation_id>/", ConversationConsumer.as_asgi()),
+    # At most 18 digits: a larger id cannot be a row, and overflows the database's integer.
+    re_path(
+        r"^ws/conversations/(?P<conversation_id>[0-9]{1,18})/$", ConversationConsumer.as_asgi()
+    ),
+    re_path(r"", NoSuchSocket.as_asgi()),
 ]
 
 

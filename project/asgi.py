@@ -1,4 +1,4 @@
-"""ASGI entry point: Django first, then sockets behind origin and auth checks."""
+"""ASGI entry point: Django first, then sockets behind origin (project/origin.py) and auth checks."""
 
 import asyncio
 import gc
@@ -14,21 +14,21 @@ django_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from chat.routing import KeepServerSend, websocket_urlpatterns  # noqa: E402
 from chat.turns import endpoint  # noqa: E402
 from chat.turns.registry import registry  # noqa: E402
+from project.origin import SameOriginValidator  # noqa: E402
+from project.static_files import StaticFiles  # noqa: E402
 
-http_app = ASGIStaticFilesHandler(django_app) if settings.SERVE_STATIC else django_app
+http_app = StaticFiles(django_app) if settings.SERVE_STATIC else django_app
 
 application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": KeepServerSend(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -218,3 +218,7 @@ CHAT_TURNS_PER_MINUTE = env_int("CHAT_TURNS_PER_MINUTE", 30)
 # Background mode (OpenAI): responses are stored upstream, so a turn whose process died is
 # resumed from its last checkpoint instead of being marked interrupted.
 CHAT_BACKGROUND = env_bool("CHAT_BACKGROUND", False)
+
+# --- Access and browser security (chat/health.py, project/origin.py) ---
+# /healthz asks the upstream at most this often per process; probes in between reuse the answer.
+HEALTH_UPSTREAM_CACHE_SECONDS = env_float("HEALTH_UPSTREAM_CACHE_SECONDS", 60.0)
