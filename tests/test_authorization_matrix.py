@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -28,7 +29,8 @@ from chat.models import Conversation
 from chat.routing import websocket_urlpatterns
 from chat.turns import registry as registry_module
 from chat.upstream.client import close_shared_client
-from tests.relay_client import communicator
+from project.asgi import application
+from tests.relay_client import session_headers
 
 ROLES = ("anonymous", "owner", "stranger", "teammate", "viewer", "staff", "deactivated")
 
@@ -63,9 +65,10 @@ MATRIX: dict[str, tuple[str, tuple]] = {
     "admin:logout":          ("GET",  (REDIRECT,) * 5 + ("405", REDIRECT)),  # to /admin/
     # Every other admin page, present and future (each model's list, add, change, delete, ...).
     "admin:*":               ("GET",  (ADMIN_LOGIN,) * 5 + (STAFF_ADMIN, ADMIN_LOGIN)),
-    "ws/conversations/<int:conversation_id>/":
+    "ws:^ws/conversations/(?P<conversation_id>[0-9]{1,18})/$":
                              ("WS",   ("close 4401", WS_RW, "close 4403", "close 4403", WS_RO,
                                        WS_RO, "close 4401")),
+    "ws:":                   ("WS",   ("close 4404",) * 7),  # any other socket path
 }
 # fmt: on
 
@@ -95,7 +98,13 @@ def http_routes() -> list[tuple[str, str]]:
 
 
 def socket_routes() -> list[str]:
-    return [str(p.pattern) for p in websocket_urlpatterns]
+    return [f"ws:{p.pattern}" for p in websocket_urlpatterns]
+
+
+def socket_path(route: str, world: "World") -> str:
+    if "conversation_id" in route:
+        return f"/ws/conversations/{world.conversation.pk}/"
+    return "/ws/no-such-socket/"
 
 
 def test_every_route_has_a_row():
@@ -222,14 +231,13 @@ async def fresh_registry():
     await close_shared_client()
 
 
-async def socket_outcome(world: World, role: str) -> str:
+async def socket_outcome(world: World, role: str, path: str) -> str:
     person = world.people[role]
+    # Signed in first (the cookie exists); the deactivated person is deactivated after that.
+    headers = await sync_to_async(session_headers)(person)
     if role == "deactivated":
-        # Signed in first (the cookie exists), then deactivated.
-        comm = await communicator(world.conversation.pk, person)
         await sync_to_async(type(person).objects.filter(pk=person.pk).update)(is_active=False)
-    else:
-        comm = await communicator(world.conversation.pk, person)
+    comm = WebsocketCommunicator(application, path, headers=headers)
     ok, code = await comm.connect()
     if not ok:
         return f"close {code}"
@@ -250,4 +258,5 @@ async def socket_outcome(world: World, role: str) -> str:
 async def test_the_socket_answers_each_person_as_the_table_says(role, world, upstream):
     for route in socket_routes():
         _, expected = MATRIX[route]
-        assert await socket_outcome(world, role) == expected[ROLES.index(role)], route
+        got = await socket_outcome(world, role, socket_path(route, world))
+        assert got == expected[ROLES.index(role)], route
