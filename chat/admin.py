@@ -1,9 +1,10 @@
-"""Admin: conversations with their messages, and the usage ledger."""
+"""Admin: conversations with their messages (the usage ledger's pages: chat/usage/admin.py)."""
 
 from django.contrib import admin
 from django.utils.html import format_html
 
-from chat.models import Conversation, Message, UsageRecord
+from chat.models import Conversation, Message
+from chat.usage import admin as usage_admin  # noqa: F401  (registers the ledger, prices, budgets)
 
 
 class MessageInline(admin.TabularInline):
@@ -37,21 +38,3 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ("status", "role", "model")
     search_fields = ("text", "response_id")
     readonly_fields = ("items", "warnings", "lease_owner", "lease_expires_at")
-
-
-@admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "user",
-        "model",
-        "status",
-        "input_tokens",
-        "cached_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "total_tokens",
-        "estimated",
-    )
-    list_filter = ("model", "status", "estimated", "user")
-    date_hierarchy = "created_at"

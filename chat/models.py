@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from chat.usage.models import Budget, ModelPrice, UsageRecord  # noqa: F401  (the app's models)
+
 
 class Conversation(models.Model):
     owner = models.ForeignKey(
@@ -89,35 +91,3 @@ class Message(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
-
-
-class UsageRecord(models.Model):
-    """One row per upstream response: the ledger that usage and cost reports read."""
-
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="usage_records")
-    conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="usage_records"
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="usage_records"
-    )
-    model = models.CharField(max_length=200)
-    response_id = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=16)
-    input_tokens = models.PositiveIntegerField(default=0)
-    cached_tokens = models.PositiveIntegerField(default=0)
-    cache_write_tokens = models.PositiveIntegerField(null=True, blank=True)
-    output_tokens = models.PositiveIntegerField(default=0)
-    reasoning_tokens = models.PositiveIntegerField(default=0)
-    total_tokens = models.PositiveIntegerField(default=0)
-    # True when the upstream never reported usage (a stopped or broken stream) and the
-    # counts are our estimate from the text we sent and received.
-    estimated = models.BooleanField(default=False)
-    raw = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.model}: {self.total_tokens} tokens"

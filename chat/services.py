@@ -11,10 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import sql
-from chat.models import Conversation, Message, UsageRecord
+from chat.models import Conversation, Message
 from chat.turns.snapshot import TurnSnapshot
-
-CHARS_PER_TOKEN = 4  # rough, for the estimate we store when the upstream reports no usage
+from chat.usage.ledger import record_usage
 
 
 class TurnRejected(Exception):
@@ -180,10 +179,15 @@ def checkpoint_turn(*, message_id: int, snapshot: TurnSnapshot, lease_owner: str
 
 @transaction.atomic
 def finish_turn(
-    *, message_id: int, snapshot: TurnSnapshot, input_chars: int = 0, lease_owner: str | None = None
+    *,
+    message_id: int,
+    snapshot: TurnSnapshot,
+    input_chars: int = 0,
+    lease_owner: str | None = None,
+    requested_model: str = "",
 ) -> Message:
-    """Store the final answer and its usage row together, once: only while the answer is
-    still live (and, given `lease_owner`, still that runner's). An answer already ended (a
+    """Store the final answer and its usage row (chat/usage/ledger.py) together, once: only
+    while the answer is still live (and, given `lease_owner`, still that runner's). An answer already ended (a
     second end, the sweeper, another runner) is returned as stored, with no second usage row."""
     values = {
         **_message_fields(snapshot),
@@ -200,10 +204,13 @@ def finish_turn(
         where, params = f"{where} AND lease_owner = %s", [*params, lease_owner]
     if not sql.update(Message, values, where, params):
         return Message.objects.prefetch_related("usage_records").get(pk=message_id)
-    message, owner_id = _stored_answer(message_id, values)
+    message, _ = _stored_answer(message_id, values)
     sql.update(Conversation, {"updated_at": timezone.now()}, "id = %s", [message.conversation_id])
     record = record_usage(
-        message=message, owner_id=owner_id, snapshot=snapshot, input_chars=input_chars
+        message=message,
+        snapshot=snapshot,
+        input_chars=input_chars,
+        requested_model=requested_model,
     )
     message.prefetched_usage = [record] if record else []  # the relay renders it without a query
     return message
@@ -259,6 +266,7 @@ def interrupt_turn(*, message_id: int) -> Message | None:
         or (message.lease_expires_at is not None and message.lease_expires_at >= now)
     ):
         return None
+    requested_model = message.model  # as asked, unless a checkpoint saved the reported name
     message.status = Message.Status.INTERRUPTED
     message.error_code = message.error_code or "interrupted"
     message.error_message = (
@@ -280,58 +288,11 @@ def interrupt_turn(*, message_id: int) -> Message | None:
         )
         record_usage(
             message=message,
-            owner_id=message.conversation.owner_id,
             snapshot=snapshot,
             input_chars=sum(len(m.text) for m in history),
+            requested_model=requested_model,
         )
     return message
-
-
-def record_usage(
-    *, message: Message, owner_id: int, snapshot: TurnSnapshot, input_chars: int
-) -> UsageRecord | None:
-    """One ledger row per upstream response: reported usage, else an estimate if it ran."""
-    usage = snapshot.usage
-    if usage is not None:
-        record = UsageRecord(
-            **_ledger_keys(message, owner_id, snapshot),
-            input_tokens=usage.input_tokens,
-            cached_tokens=usage.cached_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            output_tokens=usage.output_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            total_tokens=usage.total_tokens,
-            raw=snapshot.raw_usage,
-        )
-    elif snapshot.events:
-        # The model ran (and bills) but never said how much: a stopped or broken stream.
-        output_chars = len(snapshot.text) + sum(
-            len(i.get("arguments", "")) + len(i.get("input", "")) for i in snapshot.items
-        )
-        input_tokens = -(-input_chars // CHARS_PER_TOKEN)
-        output_tokens = -(-output_chars // CHARS_PER_TOKEN)
-        record = UsageRecord(
-            **_ledger_keys(message, owner_id, snapshot),
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            total_tokens=input_tokens + output_tokens,
-            estimated=True,
-        )
-    else:
-        return None
-    sql.insert(record)
-    return record
-
-
-def _ledger_keys(message: Message, owner_id: int, snapshot: TurnSnapshot) -> dict[str, Any]:
-    return {
-        "message": message,
-        "conversation_id": message.conversation_id,
-        "user_id": owner_id,
-        "model": snapshot.model or message.model,
-        "response_id": snapshot.response_id or "",
-        "status": snapshot.status,
-    }
 
 
 def _message_fields(snapshot: TurnSnapshot) -> dict[str, Any]:

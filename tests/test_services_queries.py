@@ -192,7 +192,8 @@ def test_statements_a_turn_sends(user):
     assert len(statements(captured)) == 1
     with CaptureQueriesContext(connection) as captured:
         services.finish_turn(message_id=started.assistant_message_id, snapshot=snapshot())
-    assert len(statements(captured)) == 4  # UPDATE answer, SELECT, UPDATE conversation, INSERT
+    # UPDATE answer, SELECT, UPDATE conversation; the ledger: SELECT names, SELECT prices, INSERT
+    assert len(statements(captured)) == 6
     with CaptureQueriesContext(connection) as captured:
         services.start_turn(plan=plan(user, None), lease_owner="me")
     assert len(statements(captured)) == 2  # INSERT conversation, INSERT 2 rows

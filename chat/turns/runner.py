@@ -295,6 +295,7 @@ class TurnRunner:
                     snapshot=self.snapshot(),
                     input_chars=input_chars,
                     lease_owner=self.lease_owner,
+                    requested_model=self.plan.model,
                 )
             except (OperationalError, InterfaceError) as exc:
                 if pause is None:

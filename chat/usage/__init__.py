@@ -1,0 +1,1 @@
+"""Usage: the append-only ledger and its costs, prices, reports and budgets (one module each)."""

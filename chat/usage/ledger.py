@@ -1,0 +1,121 @@
+"""Writing the ledger: one row per upstream response, priced when it is written.
+
+`record_usage` is the one way a row is written; the turn services call it once per upstream
+response (round) inside their own transaction. It sends plain statements (chat/sql.py): one
+SELECT for the names the row keeps, one for the prices, one INSERT.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from accounts.models import Membership, Team
+from chat import sql
+from chat.models import Conversation
+from chat.usage import estimate, prices
+from chat.usage.models import UsageRecord
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who and what a row is charged to, with the names it keeps."""
+
+    user_id: int | None = None
+    username: str = ""
+    conversation_title: str = ""
+    team_id: int | None = None
+    team_name: str = ""
+
+
+def record_usage(
+    *,
+    message: Any,
+    snapshot: Any,
+    input_chars: int = 0,
+    requested_model: str = "",
+    at: datetime | None = None,
+) -> UsageRecord | None:
+    """The row for one upstream response (`message`: the answer, with its id and
+    conversation_id; `snapshot`: a TurnSnapshot of that response). Reported usage when the
+    upstream sent it; else an estimate, flagged, if the model ran; else no row (nothing ran,
+    nothing is billed)."""
+    tokens = tokens_of(snapshot, input_chars)
+    if tokens is None:
+        return None
+    requested = requested_model or message.model or ""
+    reported = snapshot.model or requested
+    at = at or timezone.now()
+    owner = owner_of(message.conversation_id)
+    price = prices.price_for((reported, requested), at)
+    record = UsageRecord(
+        message_id=message.pk,
+        conversation_id=message.conversation_id,
+        user_id=owner.user_id,
+        team_id=owner.team_id,
+        username=owner.username[:150],
+        team_name=owner.team_name[:100],
+        conversation_title=owner.conversation_title[:200],
+        requested_model=requested[:200],
+        model=reported[:200],
+        response_id=(snapshot.response_id or "")[:200],
+        status=snapshot.status,
+        price_id=price.id if price else None,
+        cost=prices.cost_of(
+            price,
+            input_tokens=tokens["input_tokens"],
+            cached_tokens=tokens.get("cached_tokens", 0),
+            output_tokens=tokens["output_tokens"],
+        ),
+        created_at=at,
+        **tokens,
+    )
+    sql.insert(record)
+    return record
+
+
+def tokens_of(snapshot: Any, input_chars: int) -> dict[str, Any] | None:
+    usage = snapshot.usage
+    if usage is not None:
+        return {
+            "input_tokens": usage.input_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+            "output_tokens": usage.output_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "total_tokens": usage.total_tokens,
+            "raw": snapshot.raw_usage,
+        }
+    if not snapshot.events:
+        return None
+    # The model ran (and bills) but never said how much: a stopped or broken stream.
+    input_tokens = estimate.tokens_for_chars(input_chars)
+    output_tokens = estimate.tokens_for_chars(estimate.output_chars(snapshot.text, snapshot.items))
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+        "estimated": True,
+    }
+
+
+def owner_of(conversation_id: int | None) -> Owner:
+    """The conversation's owner and title, and its team: the one it is shared with, else the
+    owner's first team (the oldest membership); none if the owner has no team."""
+    users = get_user_model()._meta.db_table
+    rows = sql.execute(
+        f"SELECT c.owner_id, u.username, c.title, t.id, t.name "
+        f"FROM {Conversation._meta.db_table} c "
+        f"LEFT JOIN {users} u ON u.id = c.owner_id "
+        f"LEFT JOIN {Team._meta.db_table} t ON t.id = COALESCE(c.shared_with_id, "
+        f"(SELECT m.team_id FROM {Membership._meta.db_table} m "
+        "WHERE m.user_id = c.owner_id ORDER BY m.id LIMIT 1)) "
+        "WHERE c.id = %s",
+        [conversation_id],
+    )[1]
+    if not rows:
+        return Owner()
+    user_id, username, title, team_id, team_name = rows[0]
+    return Owner(user_id, username or "", title or "", team_id, team_name or "")
