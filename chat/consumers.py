@@ -20,7 +20,7 @@ from accounts.models import ReviewLog
 from chat import permissions, services
 from chat.commands import MAX_FRAME_BYTES, Retry, Send, Stop, command_adapter
 from chat.models import Conversation, Message
-from chat.turns import frames
+from chat.turns import frames, lifecycle
 from chat.turns.registry import registry
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self._waiter: asyncio.Future[None] | None = None
         await self.accept()
         self.writer = asyncio.create_task(self._write_frames())
-        await registry().ensure_started()
+        await lifecycle.start_services()  # started with the server already, if it could
         latest = await _latest_answer(self.conversation_id)
         # No await from here on: a snapshot from another process can only come after attach.
         attached = registry().attach(self.conversation_id, self)

@@ -17,8 +17,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chat.routing import KeepServerSend, websocket_urlpatterns  # noqa: E402
-from chat.turns import endpoint  # noqa: E402
-from chat.turns.registry import registry  # noqa: E402
+from chat.turns import endpoint, lifecycle  # noqa: E402
 from project.origin import SameOriginValidator  # noqa: E402
 from project.static_files import StaticFiles  # noqa: E402
 
@@ -30,21 +29,19 @@ application = ProtocolTypeRouter(
         "websocket": KeepServerSend(
             SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
+        "lifespan": lifecycle.lifespan,  # uvicorn: process services start with the server
     }
 )
 
 
 def _start_process_services() -> None:
-    """Sweeper and SIGTERM handling from process start, not from the first socket: a process
-    that never serves a socket must still clean up after a crashed peer. Daphne imports us
-    before its loop runs, so the start is scheduled on that loop."""
+    """Daphne has no ASGI lifespan: it imports us before its loop runs, so the start of the
+    process services (chat/turns/lifecycle.py) is scheduled on that loop. uvicorn runs the
+    lifespan instead."""
     daphne_server = sys.modules.get("daphne.server")
-    try:
-        loop = asyncio.get_running_loop()  # uvicorn imports the app inside its running loop
-    except RuntimeError:
-        loop = getattr(daphne_server, "twisted_loop", None)
+    loop = getattr(daphne_server, "twisted_loop", None)
     if loop is not None:
-        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(registry().ensure_started()))
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(lifecycle.start_services()))
 
 
 # Everything loaded so far lives as long as the process: move it out of the collector's reach.

@@ -21,7 +21,8 @@ def server_options() -> dict[str, Any]:
         "ws_per_message_deflate": False,
         "ws_ping_interval": 20.0,  # keeps idle sockets alive through proxies, finds dead ones
         "ws_ping_timeout": 30.0,
-        "lifespan": "off",  # the app has no lifespan handler; services start at import
+        # The sweeper and signal handling start with the server (chat/turns/lifecycle.py).
+        "lifespan": "on",
         "backlog": 4096,
         # Behind nginx: trust X-Forwarded-For/-Proto from these addresses only.
         "proxy_headers": True,

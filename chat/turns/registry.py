@@ -19,7 +19,7 @@ from chat.presenters import STATUS_LABELS, MessageView
 from chat.rendering import render_plain
 from chat.services import StartedTurn, TurnPlan, TurnRejected
 from chat.turns import bridge as wire
-from chat.turns import endpoint, frames, lifecycle
+from chat.turns import endpoint, frames
 from chat.turns.runner import Resume, TurnRunner
 from chat.turns.state import Changes, TurnState
 from chat.upstream.client import close_shared_client
@@ -126,15 +126,18 @@ class TurnRegistry:
         self._background: list[asyncio.Task] = []
 
     async def ensure_started(self) -> None:
-        """Start this process's services once, inside its event loop."""
+        """Join the channel layer once, inside this process's event loop. The process's other
+        services (sweeper, signals) are chat/turns/lifecycle.py's, which builds on this."""
         if self._started:
             return
         self._started = True
         if wire.crosses_processes():
             self.bridge = wire.Bridge(self.on_bridge_message)
             await self.bridge.start()
-        self._background.append(asyncio.create_task(lifecycle.sweep_forever(self), name="sweeper"))
-        lifecycle.install_signal_handlers(self)
+
+    def keep(self, task: asyncio.Task) -> None:
+        """A process-long task, cancelled by shutdown()."""
+        self._background.append(task)
 
     # --- sockets ---
     def attach(self, conversation_id: int, watcher: Watcher) -> tuple[int, str] | None:
