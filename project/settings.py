@@ -29,10 +29,7 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY", False) else None
-)
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# HTTPS, HSTS, CSP and login throttling: see "Access and browser security" at the end.
 
 INSTALLED_APPS = [
     "daphne",
@@ -51,7 +48,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "project.private_pages.NoStoreForPrivatePages",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -222,3 +221,45 @@ CHAT_BACKGROUND = env_bool("CHAT_BACKGROUND", False)
 # --- Access and browser security (chat/health.py, project/origin.py) ---
 # /healthz asks the upstream at most this often per process; probes in between reuse the answer.
 HEALTH_UPSTREAM_CACHE_SECONDS = env_float("HEALTH_UPSTREAM_CACHE_SECONDS", 60.0)
+
+# HTTPS: all off by default (a plain-http single machine must keep working); README says when
+# to turn each on. Django's SecurityMiddleware sends HSTS only on requests that came over HTTPS.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY", False) else None
+)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes ask over plain http from inside
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+# Content-Security-Policy (django-csp): this site's own scripts, styles and images only; no
+# inline code and no eval (templates have none; htmx's own <style> is off in base.html).
+# Forms may also go to the single sign-on provider (its login page is a redirect from a POST).
+_FORM_TARGETS = [
+    _origin(app["settings"]["server_url"])
+    for app in SOCIALACCOUNT_PROVIDERS.get("openid_connect", {}).get("APPS", [])
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],  # includes this site's ws:// and wss:// (CSP level 3)
+        "form-action": ["'self'", *_FORM_TARGETS],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
