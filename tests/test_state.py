@@ -261,7 +261,7 @@ def test_incomplete_terminal_event_records_the_reason():
     assert state.usage.total_tokens == 21
 
 
-def test_refusal_is_kept_apart_from_text():
+def test_refusal_is_shown_apart_and_kept_in_history_text():
     state = TurnState()
     apply_all(
         state,
@@ -279,8 +279,9 @@ def test_refusal_is_kept_apart_from_text():
             "delta": "I can't",
         },
     )
-    assert state.text == ""
+    assert state.items[0].text_of("output_text") == ""
     assert state.items[0].text_of("refusal") == "I can't"
+    assert state.text == "I can't"  # kept in history text, shown apart as a refusal
 
 
 def test_terminal_output_rebuild_keeps_streamed_reasoning_the_output_lacks():

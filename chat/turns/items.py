@@ -3,6 +3,8 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chat.turns.hosted_events import bounded
+
 # Where streamed text goes inside an item, by the delta event's type.
 DELTA_FIELDS = {
     "response.output_text.delta": "text",
@@ -66,6 +68,9 @@ class Item:
     input: str = ""
     code: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    # The latest partial image of an image_generation_call (a bounded data: URL), shown
+    # while it is drawn; emptied when the final image arrives (that one goes to storage).
+    preview: str = ""
 
     def text_of(self, kind: str) -> str:
         return "".join(p.text for p in self.parts if p.kind == kind)
@@ -87,7 +92,7 @@ class Item:
         if self.type == "reasoning":
             self._reasoning_from(data)
         if self.type != "message":
-            self.raw = {k: v for k, v in data.items() if k not in DROPPED_KEYS}
+            self.raw = _merged_raw(self.raw, data)
 
     def _reasoning_from(self, data: dict[str, Any]) -> None:
         summary = [s.get("text", "") for s in data.get("summary") or [] if isinstance(s, dict)]
@@ -104,6 +109,17 @@ class Item:
     def from_dict(cls, data: dict[str, Any]) -> "Item":
         parts = [Part(**p) for p in data.get("parts", [])]
         return cls(**{**data, "parts": parts})
+
+
+def _merged_raw(old: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The item's fields as sent (bounded); what only the stream built (a shell call's
+    commands, its output) survives a later `.done` or `output` entry that sends it empty."""
+    raw = dict(old)
+    for key, value in data.items():
+        if key in DROPPED_KEYS or (key in raw and value in (None, "", [], {})):
+            continue
+        raw[key] = bounded(value)
+    return raw
 
 
 def new_item(data: dict[str, Any], output_index: int | None) -> Item:

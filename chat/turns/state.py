@@ -7,9 +7,11 @@ response's `output` is the final truth when present; duplicate sequence numbers 
 stream) are dropped.
 """
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat.turns import hosted_events
 from chat.turns.items import (
     DELTA_FIELDS,
     DONE_FIELDS,
@@ -37,6 +39,23 @@ TERMINAL_STATUS = {
     "response.failed": FAILED,
 }
 LIFECYCLE = {"response.created", "response.queued", "response.in_progress"}
+STRUCTURE = {
+    "response.output_item.added",
+    "response.output_item.done",
+    "response.content_part.added",
+    "response.content_part.done",
+    "response.reasoning_summary_part.added",
+    "response.reasoning_summary_part.done",
+    "response.output_text.annotation.added",
+    "error",
+}
+# Every event type with a handler (tests/test_event_coverage.py holds the SDK's union to it).
+HANDLED_TYPES = frozenset(
+    {*DELTA_FIELDS, *DONE_FIELDS, *LIFECYCLE, *TERMINAL_STATUS, *STRUCTURE, MALFORMED}
+    | hosted_events.HANDLED
+)
+log = logging.getLogger(__name__)
+_logged_unknown: set[str] = set()  # unknown event types already logged by this process
 
 
 @dataclass
@@ -77,6 +96,8 @@ class TurnState:
         self.last_seq: int | None = None
         self.events = 0
         self.warnings: list[str] = []
+        # Final images by item position, decoded and checked; the runner stores them.
+        self.images: dict[int, tuple[bytes, str]] = {}
         self._by_index: dict[int, int] = {}
         self._by_id: dict[str, int] = {}
         self._changes = Changes()
@@ -104,8 +125,11 @@ class TurnState:
     # --- reading ---
     @property
     def text(self) -> str:
-        """The answer text: every message's output text, messages separated by a blank line."""
-        texts = [i.text_of("output_text") for i in self.items if i.type == "message"]
+        """The answer text: every message's text (a refusal too, so history keeps it),
+        messages separated by a blank line."""
+        texts = [
+            i.text_of("output_text") or i.text_of("refusal") for i in self.items if i.type == "message"
+        ]
         return "\n\n".join(t for t in texts if t)
 
     @property
@@ -150,13 +174,21 @@ class TurnState:
             self._annotation(event)
         elif kind == "error":
             self._error(event)
+        elif kind in hosted_events.PROGRESS:
+            return hosted_events.apply_progress(self, event)
+        elif kind in hosted_events.SHELL_EVENTS:
+            return hosted_events.apply_shell(self, event)
+        elif kind == hosted_events.PARTIAL_IMAGE:
+            return hosted_events.apply_partial_image(self, event)
+        elif kind in hosted_events.IGNORED:
+            return False
         elif kind == MALFORMED:
             self.warnings.append(
                 f"Skipped a malformed event from the model server: {event.message}"
             )
             self._changes.status = True
         else:
-            self._progress(event)
+            self._unknown(event)
         return True
 
     def fail(self, code: str, message: str) -> None:
@@ -199,11 +231,11 @@ class TurnState:
 
     def _rebuild(self, output: list[dict[str, Any]]) -> None:
         """The terminal `output` is the final truth (ids may differ from the stream's)."""
-        old = self.items
-        self.items, self._by_index, self._by_id = [], {}, {}
+        old, old_images = self.items, self.images
+        self.items, self._by_index, self._by_id, self.images = [], {}, {}, {}
         for index, data in enumerate(output):
             if isinstance(data, dict):
-                self._add(new_item(data, index))
+                self._take_image(self._add(new_item(data, index)), data)
         for position, previous in enumerate(old):
             # Keep what only the stream carried (e.g. llama.cpp's output lacks reasoning).
             if position >= len(self.items) or self.items[position].type != previous.type:
@@ -211,6 +243,10 @@ class TurnState:
             current = self.items[position]
             current.summary = current.summary or previous.summary
             current.reasoning = current.reasoning or previous.reasoning
+            if current.type == previous.type != "message":
+                current.raw = {**previous.raw, **current.raw}  # e.g. shell commands streamed
+            if position in old_images and position not in self.images:
+                self.images[position] = old_images[position]
         self._changes.items.update(range(len(self.items)))
 
     def _item_event(self, event: StreamEvent) -> None:
@@ -221,7 +257,15 @@ class TurnState:
         else:
             self.items[position].update_from(data)
             self._index(position)
+        self._take_image(position, data)
         self._changes.items.add(position)
+
+    def _take_image(self, position: int, data: dict[str, Any]) -> None:
+        if position in self.images:
+            return
+        image = hosted_events.take_image(self.items[position], data)
+        if image is not None:
+            self.images[position] = image
 
     def _content_part(self, event: StreamEvent) -> None:
         position = self._find_or_imply(event, "message")
@@ -310,14 +354,32 @@ class TurnState:
         self.error_message = info.message
         self._changes.status = True
 
-    def _progress(self, event: StreamEvent) -> None:
-        """Hosted-tool progress (`response.web_search_call.searching`, ...) and unknown events."""
+    def _unknown(self, event: StreamEvent) -> None:
+        """A type newer than this code: logged once, kept raw on its item, never fatal."""
+        if event.type not in _logged_unknown:
+            _logged_unknown.add(event.type)
+            log.warning("unknown stream event type %r: kept raw, not shown", event.type[:100])
         if event.item_id is None and event.output_index is None:
             return
         position = self._find(event)
         if position is None:
             return
-        self.items[position].status = event.type.rsplit(".", 1)[-1]
+        item = self.items[position]
+        hosted_events.keep_unknown(item, event)
+        # `response.<its item type>.<step>` reads as a new tool's progress, as the known ones do.
+        _, item_type, step = (event.type.split(".", 2) + ["", ""])[:3]
+        if item_type == item.type and step.isidentifier() and step not in ("added", "delta", "done"):
+            item.status = step[:40]
+            self._changes.items.add(position)
+
+    # --- used by chat/turns/hosted_events.py ---
+    def find_item(self, event: StreamEvent) -> int | None:
+        return self._find(event)
+
+    def imply_item(self, event: StreamEvent, item_type: str) -> int:
+        return self._find_or_imply(event, item_type)
+
+    def mark_changed(self, position: int) -> None:
         self._changes.items.add(position)
 
     # --- addressing ---
