@@ -13,6 +13,9 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
     title = models.CharField(max_length=200, blank=True)
+    # Hosted tools (chat/tools/hosted.py) this conversation switched off; the deployment
+    # decides which are offered at all.
+    hosted_tools_off = models.JSONField(default=list, blank=True)
     # Private unless the owner shares it, read-only, with one of their teams (chat/permissions.py).
     shared_with = models.ForeignKey(
         "accounts.Team",
@@ -91,3 +94,23 @@ class Message(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
+
+
+def _image_path(instance: "GeneratedImage", filename: str) -> str:
+    return f"generated/{instance.conversation_id}/{filename}"
+
+
+class GeneratedImage(models.Model):
+    """An image a hosted tool made: the file lives in Django's storage, not in the items JSON,
+    and is served only after its conversation's permission check (chat/images.py)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="images")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="images")
+    file = models.FileField(upload_to=_image_path, max_length=300)
+    mime = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    item_id = models.CharField(max_length=200, blank=True)  # the upstream item's id
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"image {self.pk} ({self.mime}, {self.size} bytes)"

@@ -11,7 +11,8 @@ from typing import Any
 from django.utils.safestring import SafeString
 
 from chat.models import Message
-from chat.rendering import render_markdown, render_plain, web_url
+from chat.rendering import render_markdown, render_plain
+from chat.tool_views import LABELS, HostedView, Link, citation_sources, hosted_view
 from chat.turns.snapshot import TurnSnapshot
 
 STATUS_LABELS = {
@@ -23,18 +24,9 @@ STATUS_LABELS = {
     "cancelled": "Stopped",
     "interrupted": "Interrupted",
 }
-HOSTED_TOOL_LABELS = {
-    "web_search_call": "Web search",
-    "file_search_call": "File search",
-    "code_interpreter_call": "Code interpreter",
-    "image_generation_call": "Image generation",
-    "mcp_call": "MCP tool",
-    "mcp_list_tools": "MCP tool list",
-    "shell_call": "Shell",
-    "local_shell_call": "Shell",
-    "computer_call": "Computer use",
-}
-TOOL_CALL_TYPES = {"function_call", "custom_tool_call", "mcp_call"}
+TOOL_CALL_TYPES = {"function_call", "custom_tool_call"}
+# Streamed into a slot of a hosted item: (item type, field the deltas go to).
+HOSTED_SLOTS = {"code_interpreter_call": "code", "mcp_call": "arguments"}
 
 
 def dom_id(message_id: int, position: int | None = None, name: str = "", index: int = 0) -> str:
@@ -64,9 +56,8 @@ class ItemView:
     reasoning: list[Slot] = field(default_factory=list)
     arguments: Slot | None = None
     name: str | None = None
-    label: str = ""
-    detail: str = ""
-    sources: list[dict[str, str]] = field(default_factory=list)
+    hosted: HostedView | None = None
+    sources: list[Link] = field(default_factory=list)
     raw_json: str = ""
 
 
@@ -106,7 +97,7 @@ def item_view(message_id: int, position: int, item: dict[str, Any], final: bool)
             )
             for i, p in enumerate(item.get("parts", []))
         ]
-        view.sources = _sources(item.get("parts", []))
+        view.sources = citation_sources(item.get("parts", []))
     elif kind == "reasoning":
         view.summary = _slots(message_id, position, "summary", item.get("summary", []), final)
         view.reasoning = _slots(message_id, position, "reasoning", item.get("reasoning", []), False)
@@ -117,11 +108,11 @@ def item_view(message_id: int, position: int, item: dict[str, Any], final: bool)
             dom_id(message_id, position, field_name, 0), render_plain(item.get(field_name) or "")
         )
     elif kind == "hosted":
-        view.label = HOSTED_TOOL_LABELS.get(item["type"], item["type"])
-        view.detail = _hosted_detail(item)
-        if item["type"] == "code_interpreter_call":
+        view.hosted = hosted_view(item, live=not final)
+        slot = HOSTED_SLOTS.get(item["type"])
+        if slot:
             view.arguments = Slot(
-                dom_id(message_id, position, "code", 0), render_plain(item.get("code") or "")
+                dom_id(message_id, position, slot, 0), render_plain(item.get(slot) or "")
             )
     else:
         view.raw_json = json.dumps(item.get("raw") or {}, indent=2, ensure_ascii=False)[:4000]
@@ -185,7 +176,7 @@ def _kind(item_type: str) -> str:
         return item_type
     if item_type in TOOL_CALL_TYPES:
         return "tool_call"
-    if item_type in HOSTED_TOOL_LABELS:
+    if item_type in LABELS:
         return "hosted"
     return "unknown"
 
@@ -197,26 +188,6 @@ def _slots(message_id: int, position: int, name: str, texts: list[str], final: b
         )
         for i, t in enumerate(texts)
     ]
-
-
-def _sources(parts: list[dict[str, Any]]) -> list[dict[str, str]]:
-    seen: dict[str, dict[str, str]] = {}
-    for part in parts:
-        for note in part.get("annotations", []):
-            url = web_url(note.get("url"))  # http(s) only: never a javascript: href
-            if url is not None and url not in seen:
-                seen[url] = {"url": url, "title": str(note.get("title") or url)}
-    return list(seen.values())
-
-
-def _hosted_detail(item: dict[str, Any]) -> str:
-    action = (item.get("raw") or {}).get("action") or {}
-    if isinstance(action, dict) and isinstance(action.get("query"), str):
-        return action["query"]
-    queries = (item.get("raw") or {}).get("queries")
-    if isinstance(queries, list) and queries:
-        return ", ".join(str(q) for q in queries[:3])
-    return ""
 
 
 def _usage_of(message: Message) -> dict[str, Any] | None:

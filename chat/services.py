@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from chat import sql
 from chat.models import Conversation, Message
+from chat.tools import hosted
 from chat.turns.snapshot import TurnSnapshot
 from chat.usage.ledger import record_usage
 
@@ -29,6 +30,7 @@ class TurnPlan:
     text: str
     model: str
     input: list[dict[str, Any]]
+    hosted_tools: tuple[str, ...] = ()  # chat/tools/hosted.py: what this turn may use
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,16 @@ def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) 
             raise TurnRejected("A reply is still being written in this conversation.")
         history = history_input(rows)
     history.append({"role": "user", "content": text})
-    return TurnPlan(user.pk, conversation_id, text, model, history)
+    tools = tuple(hosted.enabled(_tools_off(conversation_id))) if hosted.offered() else ()
+    return TurnPlan(user.pk, conversation_id, text, model, history, tools)
+
+
+def _tools_off(conversation_id: int | None) -> list[str]:
+    """The hosted tools a conversation switched off (read only when some are offered)."""
+    if conversation_id is None:
+        return []
+    row = Conversation.objects.filter(pk=conversation_id).values_list("hosted_tools_off").first()
+    return [n for n in (row[0] if row else None) or [] if isinstance(n, str)]
 
 
 def _history_rows(conversation_id: int, user_id: int) -> list[tuple[Any, Any, Any]]:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from chat import health, views
+from chat import health, images, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,4 +10,5 @@ urlpatterns = [
     path("c/new/", views.new_conversation, name="new_conversation"),
     path("c/<int:conversation_id>/", views.conversation, name="conversation"),
     path("c/<int:conversation_id>/share/", views.share_conversation, name="share_conversation"),
+    path("images/<int:image_id>", images.generated_image, name="generated_image"),
 ]

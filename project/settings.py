@@ -170,6 +170,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Serve /static/ from the app itself unless a proxy in front does it.
 SERVE_STATIC = env_bool("SERVE_STATIC", True)
+# Generated images (image_generation) are saved through Django's storage under MEDIA_ROOT
+# and served only by chat.views_images after the conversation's permission check.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_URL = "media/"  # never routed: files go out through the checked view only
 
 LOGGING = {
     "version": 1,
@@ -217,6 +221,15 @@ CHAT_TURNS_PER_MINUTE = env_int("CHAT_TURNS_PER_MINUTE", 30)
 # Background mode (OpenAI): responses are stored upstream, so a turn whose process died is
 # resumed from its last checkpoint instead of being marked interrupted.
 CHAT_BACKGROUND = env_bool("CHAT_BACKGROUND", False)
+# Hosted tools (run by the model server, chat/tools/hosted.py): which ones a deployment
+# offers, and their options. A conversation may switch offered ones off, never others on.
+CHAT_HOSTED_TOOLS = env_list("CHAT_HOSTED_TOOLS", [])
+CHAT_FILE_SEARCH_VECTOR_STORES = env_list("CHAT_FILE_SEARCH_VECTOR_STORES", [])
+CHAT_MCP_SERVER_URL = env_str("CHAT_MCP_SERVER_URL", "")
+CHAT_MCP_SERVER_LABEL = env_str("CHAT_MCP_SERVER_LABEL", "mcp")
+CHAT_MCP_ALLOWED_TOOLS = env_list("CHAT_MCP_ALLOWED_TOOLS", [])
+CHAT_MCP_REQUIRE_APPROVAL = env_str("CHAT_MCP_REQUIRE_APPROVAL", "always")
+CHAT_MAX_IMAGE_BYTES = env_int("CHAT_MAX_IMAGE_BYTES", 16 * 1024 * 1024, minimum=1024)
 
 # --- Access and browser security (chat/health.py, project/origin.py) ---
 # /healthz asks the upstream at most this often per process; probes in between reuse the answer.

@@ -19,9 +19,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from chat import services
+from chat import images, services
 from chat.models import Message
 from chat.services import StartedTurn, TurnPlan
+from chat.tools import hosted
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.state import Changes, TurnState
 from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream, stream_response
@@ -218,6 +219,7 @@ class TurnRunner:
             # Stored upstream and resumable: a turn outlives a crash of this process.
             body["background"] = True
             body["store"] = True
+        hosted.add_to_body(body, self.plan.hosted_tools)
         return body
 
     def _after_event(self, now: float, structural: bool) -> None:
@@ -267,12 +269,25 @@ class TurnRunner:
         finally:
             self._checkpoint = None
 
+    async def _store_images(self) -> None:
+        """Images go to storage, a reference onto their item; a failure loses only them."""
+        assert self.started is not None
+        try:
+            await images.store_turn_images(
+                self.state,
+                message_id=self.started.assistant_message_id,
+                conversation_id=self.started.conversation_id,
+            )
+        except Exception:
+            log.exception("could not store the generated images; the answer is saved without")
+
     async def _finish(self) -> None:
         assert self.started is not None
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
         if self.state.status == "cancelled" and self.state.background and self.state.response_id:
             await cancel_response(self.state.response_id, config=self.config)
+        await self._store_images()
         self._flush()
         input_chars = sum(len(str(item.get("content", ""))) for item in self.plan.input)
         log.info(
