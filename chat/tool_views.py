@@ -226,5 +226,7 @@ def _text(value: Any, limit: int) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        value = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+        value = (
+            json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+        )
     return value[:limit]

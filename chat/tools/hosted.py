@@ -55,7 +55,10 @@ def _web_search() -> dict[str, Any]:
 
 
 def _file_search() -> dict[str, Any]:
-    return {"type": "file_search", "vector_store_ids": list(settings.CHAT_FILE_SEARCH_VECTOR_STORES)}
+    return {
+        "type": "file_search",
+        "vector_store_ids": list(settings.CHAT_FILE_SEARCH_VECTOR_STORES),
+    }
 
 
 def _code_interpreter() -> dict[str, Any]:

@@ -91,8 +91,12 @@ class Item:
                 self.parts = parts
         if self.type == "reasoning":
             self._reasoning_from(data)
-        if self.type != "message":
-            self.raw = _merged_raw(self.raw, data)
+        # Everything else it says (a message's role and phase, a tool's results), bounded;
+        # a message's content lives in `parts`.
+        extra = (
+            {k: v for k, v in data.items() if k != "content"} if self.type == "message" else data
+        )
+        self.raw = _merged_raw(self.raw, extra)
 
     def _reasoning_from(self, data: dict[str, Any]) -> None:
         summary = [s.get("text", "") for s in data.get("summary") or [] if isinstance(s, dict)]
@@ -114,11 +118,18 @@ class Item:
 def _merged_raw(old: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """The item's fields as sent (bounded); what only the stream built (a shell call's
     commands, its output) survives a later `.done` or `output` entry that sends it empty."""
+    return merge_raw(old, {k: bounded(v) for k, v in data.items() if k not in DROPPED_KEYS})
+
+
+def merge_raw(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` wins, except where it is empty and `old` has a value (nested dicts alike)."""
     raw = dict(old)
-    for key, value in data.items():
-        if key in DROPPED_KEYS or (key in raw and value in (None, "", [], {})):
+    for key, value in new.items():
+        if key in raw and value in (None, "", [], {}):
             continue
-        raw[key] = bounded(value)
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            value = merge_raw(raw[key], value)
+        raw[key] = value
     return raw
 
 

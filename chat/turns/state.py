@@ -19,6 +19,7 @@ from chat.turns.items import (
     LIST_FIELDS,
     Item,
     Part,
+    merge_raw,
     new_item,
 )
 from chat.upstream.events import MALFORMED, StreamEvent
@@ -128,7 +129,9 @@ class TurnState:
         """The answer text: every message's text (a refusal too, so history keeps it),
         messages separated by a blank line."""
         texts = [
-            i.text_of("output_text") or i.text_of("refusal") for i in self.items if i.type == "message"
+            i.text_of("output_text") or i.text_of("refusal")
+            for i in self.items
+            if i.type == "message"
         ]
         return "\n\n".join(t for t in texts if t)
 
@@ -244,7 +247,7 @@ class TurnState:
             current.summary = current.summary or previous.summary
             current.reasoning = current.reasoning or previous.reasoning
             if current.type == previous.type != "message":
-                current.raw = {**previous.raw, **current.raw}  # e.g. shell commands streamed
+                current.raw = merge_raw(previous.raw, current.raw)  # e.g. streamed commands
             if position in old_images and position not in self.images:
                 self.images[position] = old_images[position]
         self._changes.items.update(range(len(self.items)))
@@ -368,7 +371,11 @@ class TurnState:
         hosted_events.keep_unknown(item, event)
         # `response.<its item type>.<step>` reads as a new tool's progress, as the known ones do.
         _, item_type, step = (event.type.split(".", 2) + ["", ""])[:3]
-        if item_type == item.type and step.isidentifier() and step not in ("added", "delta", "done"):
+        if (
+            item_type == item.type
+            and step.isidentifier()
+            and step not in ("added", "delta", "done")
+        ):
             item.status = step[:40]
             self._changes.items.add(position)
 

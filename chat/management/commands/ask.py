@@ -20,6 +20,7 @@ from chat.upstream.client import close_shared_client
 EXIT_NOT_COMPLETED = 1
 EXIT_REJECTED = 2
 EXIT_INTERRUPTED = 130
+ARGUMENT_TYPES = {"function_call", "mcp_call", "mcp_approval_request"}  # JSON arguments
 
 
 class StdoutPublisher:
@@ -115,6 +116,14 @@ class Command(BaseCommand):
 def summary(runner: TurnRunner, snapshot: TurnSnapshot) -> dict[str, Any]:
     assert runner.started is not None
     usage = snapshot.usage
+    usage_dict = None if usage is None else {
+        "input_tokens": usage.input_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "total_tokens": usage.total_tokens,
+    }  # fmt: skip
     return {
         "conversation": runner.started.conversation_id,
         "message": runner.started.assistant_message_id,
@@ -122,16 +131,8 @@ def summary(runner: TurnRunner, snapshot: TurnSnapshot) -> dict[str, Any]:
         "text": snapshot.text,
         "model": snapshot.model or runner.plan.model,
         "response_id": snapshot.response_id,
-        "usage": None
-        if usage is None
-        else {
-            "input_tokens": usage.input_tokens,
-            "cached_tokens": usage.cached_tokens,
-            "cache_write_tokens": usage.cache_write_tokens,
-            "output_tokens": usage.output_tokens,
-            "reasoning_tokens": usage.reasoning_tokens,
-            "total_tokens": usage.total_tokens,
-        },
+        "usage": usage_dict,
+        "rounds": _rounds(snapshot, usage_dict),
         "items": [_item_summary(item) for item in snapshot.items],
         "error": {"code": snapshot.error_code, "message": snapshot.error_message}
         if snapshot.error_code or snapshot.error_message
@@ -142,23 +143,33 @@ def summary(runner: TurnRunner, snapshot: TurnSnapshot) -> dict[str, Any]:
 
 
 def _item_summary(item: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": item["type"], "id": item.get("id"), "status": item.get("status")}
+    """The item whole: what upstream sent (raw) with what the stream built on top of it."""
+    out: dict[str, Any] = {**(item.get("raw") or {})}
+    out.update(type=item["type"], id=item.get("id"), status=item.get("status"))
     if item["type"] == "message":
         out["text"] = "".join(p["text"] for p in item["parts"] if p["kind"] == "output_text")
         refusal = "".join(p["text"] for p in item["parts"] if p["kind"] == "refusal")
         if refusal:
             out["refusal"] = refusal
+        annotations = [a for p in item["parts"] for a in p.get("annotations", [])]
+        if annotations:
+            out["annotations"] = annotations
     elif item["type"] == "reasoning":
         out["summary"] = item["summary"]
         if item["reasoning"]:
             out["reasoning"] = item["reasoning"]
-    elif item.get("call_id") or item["type"].endswith("_call"):
-        out.update(
-            name=item.get("name"), call_id=item.get("call_id"), arguments=item.get("arguments")
-        )
-        if item.get("input"):
-            out["input"] = item["input"]
+    for key in ("name", "call_id", "arguments", "input", "code"):
+        if item.get(key) or (key == "arguments" and item["type"] in ARGUMENT_TYPES):
+            out[key] = item.get(key)
     return out
+
+
+def _rounds(snapshot: TurnSnapshot, usage: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each upstream response of the turn; a turn of one response has one round."""
+    rounds = getattr(snapshot, "rounds", None)
+    if rounds:
+        return [r if isinstance(r, dict) else vars(r) for r in rounds]
+    return [{"response_id": snapshot.response_id, "status": snapshot.status, "usage": usage}]
 
 
 def describe(runner: TurnRunner, snapshot: TurnSnapshot) -> str:
