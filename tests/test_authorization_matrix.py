@@ -25,7 +25,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Invite, Membership, ReviewLog, Role, Team
 from chat.consumers import READ_ONLY
-from chat.models import Conversation
+from chat.images import store_images
+from chat.models import Conversation, Message
 from chat.routing import websocket_urlpatterns
 from chat.turns import registry as registry_module
 from chat.upstream.client import close_shared_client
@@ -50,6 +51,7 @@ MATRIX: dict[str, tuple[str, tuple]] = {
     "new_conversation":      ("POST", (LOGIN, OWN, OWN, OWN, OWN, OWN, LOGIN)),
     "conversation":          ("GET",  (LOGIN, "200 composer", "404", "404", "200", "200", LOGIN)),
     "share_conversation":    ("POST", (LOGIN, OWN, "404", "404", "403", "403", LOGIN)),
+    "generated_image":       ("GET",  (LOGIN, "200", "404", "404", "200", "200", LOGIN)),
     "healthz":               ("GET",  ("200",) * 7),
     "readyz":                ("GET",  ("200",) * 7),
     "invite":                ("GET",  ("200",) * 7),
@@ -119,10 +121,11 @@ class World:
     conversation: Conversation
     team: Team
     invite: Invite
+    image_id: int  # a generated image in C
 
 
 @pytest.fixture
-def world(django_user_model) -> World:
+def world(django_user_model, settings, tmp_path) -> World:
     make = django_user_model.objects.create_user  # no password: no slow hashing, force_login
     people = {
         "anonymous": None,
@@ -142,7 +145,17 @@ def world(django_user_model) -> World:
         owner=people["owner"], title="C", shared_with=shared_team
     )
     invite = Invite.objects.create(created_by=people["owner"])
-    return World(people, conversation, shared_team, invite)
+    settings.MEDIA_ROOT = tmp_path
+    # On a user row: an assistant row would be the "latest answer" the sockets are sent first.
+    answer = Message.objects.create(conversation=conversation, role="user", text="draw")
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+    refs = store_images(
+        message_id=answer.pk,
+        conversation_id=conversation.pk,
+        images={0: (png, "image/png")},
+        items=[],
+    )
+    return World(people, conversation, shared_team, invite, refs[0]["id"])
 
 
 def signed_in(world: World, role: str) -> Client:
@@ -168,6 +181,7 @@ def sample_url(route: str, world: World) -> str:
         "object_id": world.conversation.pk,
         "content_type_id": 1,
         "id": world.people["owner"].pk,
+        "image_id": world.image_id,
     }
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), route)
 
@@ -183,6 +197,8 @@ def outcome(response, person) -> str:
         if own and person and Conversation.objects.filter(pk=own[1], owner=person).exists():
             return OWN
         return REDIRECT
+    if response.status_code == 200 and response.streaming:  # a file (a generated image)
+        return "200"
     if response.status_code == 200 and b'id="composer"' in response.content:
         return "200 composer"
     return str(response.status_code)
