@@ -267,7 +267,9 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'none'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'"],
+        # data: for the previews of an image being drawn (chat/tool_views.py lets through only
+        # checked png/jpeg/webp base64; answer markdown images never become <img>).
+        "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],  # includes this site's ws:// and wss:// (CSP level 3)
         "form-action": ["'self'", *_FORM_TARGETS],
