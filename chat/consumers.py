@@ -65,7 +65,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         elif latest is not None:
             # The page may have been rendered while a turn was live; show how it stands now.
             self._queue(
-                frames.stored_message_frame(latest) + frames.turn_controls_frame(latest.is_live)
+                frames.stored_message_frame(latest, read_only=self.read_only)
+                + frames.turn_controls_frame(latest.is_live, read_only=self.read_only)
             )
 
     async def disconnect(self, code: int) -> None:

@@ -31,6 +31,7 @@ class _Msg(BaseModel):
 class TurnStarted(_Msg):
     kind: Literal["turn_started"] = "turn_started"
     html: str
+    viewer_html: str | None = None  # for read-only viewers, when it differs
 
 
 class Watch(_Msg):
@@ -44,12 +45,14 @@ class Snapshot(_Msg):
     socket: str
     seq: int
     html: str
+    viewer_html: str | None = None  # for read-only viewers, when it differs
 
 
 class Frame(_Msg):
     kind: Literal["frame"] = "frame"
     seq: int
     html: str
+    viewer_html: str | None = None  # for read-only viewers, when it differs
 
 
 class Unwatch(_Msg):
@@ -66,6 +69,7 @@ class Ended(_Msg):
 
     kind: Literal["ended"] = "ended"
     html: str
+    viewer_html: str | None = None  # for read-only viewers, when it differs
 
 
 AnyMessage = TurnStarted | Watch | Snapshot | Frame | Unwatch | Cancel | Ended

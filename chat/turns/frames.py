@@ -54,8 +54,9 @@ def live_message_frame(message_id: int, snapshot: TurnSnapshot, model: str) -> s
     return oob(partial("message", {"message": view}))
 
 
-def stored_message_frame(message: Message) -> str:
-    return oob(partial("message", {"message": message_view(message)}))
+def stored_message_frame(message: Message, *, read_only: bool = False) -> str:
+    """The ended message; its Retry button only for those who may write."""
+    return oob(partial("message", {"message": message_view(message), "read_only": read_only}))
 
 
 def appended_message_frame(view: MessageView) -> str:
@@ -64,8 +65,21 @@ def appended_message_frame(view: MessageView) -> str:
     return f'<div hx-swap-oob="beforeend:#transcript">{html}</div><p id="empty-note" hx-swap-oob="delete"></p>'
 
 
-def turn_controls_frame(live: bool) -> str:
-    return oob(partial("turn_controls", {"live": live}))
+def turn_controls_frame(live: bool, *, read_only: bool = False) -> str:
+    """The Stop button while live, only for those who may write."""
+    return oob(partial("turn_controls", {"live": live, "read_only": read_only}))
+
+
+def ended_frames(message: Message) -> tuple[str, str]:
+    """How a turn ended: for those who may write, and for read-only viewers (no Retry).
+
+    Frames with write controls (a turn's start, a snapshot, its end: a few per turn) are
+    rendered twice, once per role; deltas carry none and are rendered once for every socket."""
+    controls = turn_controls_frame(live=False)
+    return (
+        stored_message_frame(message) + controls,
+        stored_message_frame(message, read_only=True) + controls,
+    )
 
 
 def composer_reset_frame(max_chars: int) -> str:

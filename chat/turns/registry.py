@@ -33,6 +33,7 @@ class Watcher(Protocol):
     user_id: int
     socket_key: str
     floor: float
+    read_only: bool  # a viewer: frames with write controls come in their viewer version
 
     def deliver(self, seq: int, html: str) -> None:
         """Queue a frame; frames at or below the socket's floor are dropped (seq 0: always)."""
@@ -65,11 +66,14 @@ class LiveTurn:
         html += self._announcement(state)
         self.send_everywhere(seq, html)
 
-    def send_everywhere(self, seq: int, html: str) -> None:
-        self.registry.broadcast(self.conversation_id, seq, html)
+    def send_everywhere(self, seq: int, html: str, viewer_html: str | None = None) -> None:
+        self.registry.broadcast(self.conversation_id, seq, html, viewer_html)
         bridge = self.registry.bridge
+        frame = wire.Frame(
+            conversation=self.conversation_id, seq=seq, html=html, viewer_html=viewer_html
+        )
         for channel in self.remote:
-            bridge.send(channel, wire.Frame(conversation=self.conversation_id, seq=seq, html=html))
+            bridge.send(channel, frame)
 
     def _announcement(self, state: TurnState, final: bool = False) -> str:
         """Throttled text for the polite live region: new sentences every few seconds."""
@@ -87,14 +91,12 @@ class LiveTurn:
         """Show the new rows before the first frame can refer to them (same loop step)."""
         self.message_id = started.assistant_message_id
         user_view, answer_view = pending_views(started, self.plan)
-        html = (
-            frames.appended_message_frame(user_view)
-            + frames.appended_message_frame(answer_view)
-            + frames.turn_controls_frame(live=True)
-        )
+        rows = frames.appended_message_frame(user_view) + frames.appended_message_frame(answer_view)
+        html = rows + frames.turn_controls_frame(live=True)
+        viewer_html = rows + frames.turn_controls_frame(live=True, read_only=True)
         for watcher in self.registry.watchers.get(self.conversation_id, ()):
             watcher.floor = 0  # they see this turn from its first frame: no snapshot to wait for
-        self.registry.broadcast(self.conversation_id, 0, html)
+        self.registry.broadcast(self.conversation_id, 0, html, viewer_html)
         self.registry.notify_user(
             self.plan.user_id, frames.sidebar_dot_frame(self.conversation_id, True)
         )
@@ -102,17 +104,24 @@ class LiveTurn:
             self.registry.bridge.join(wire.turn_group(self.conversation_id))
             self.registry.bridge.group_send(
                 wire.watch_group(self.conversation_id),
-                wire.TurnStarted(conversation=self.conversation_id, html=html),
+                wire.TurnStarted(
+                    conversation=self.conversation_id, html=html, viewer_html=viewer_html
+                ),
             )
         if not self.started.done():
             self.started.set_result(started)
 
-    def snapshot_html(self) -> tuple[int, str]:
-        """The live message as it is now, and the seq it reflects (for attaching sockets)."""
+    def snapshot_html(self) -> tuple[int, str, str]:
+        """The seq the live message reflects, and the message as it is now, for writers and
+        for read-only viewers (for attaching sockets)."""
         assert self.runner is not None and self.message_id is not None
         snapshot = self.runner.snapshot()
         html = frames.live_message_frame(self.message_id, snapshot, self.plan.model)
-        return self.runner.seq, html + frames.turn_controls_frame(live=True)
+        return (
+            self.runner.seq,
+            html + frames.turn_controls_frame(live=True),
+            html + frames.turn_controls_frame(live=True, read_only=True),
+        )
 
 
 class TurnRegistry:
@@ -147,7 +156,8 @@ class TurnRegistry:
         self.user_watchers[watcher.user_id].add(watcher)
         turn = self.turns.get(conversation_id)
         if turn is not None and turn.message_id is not None:
-            return turn.snapshot_html()
+            seq, html, viewer_html = turn.snapshot_html()
+            return seq, viewer_html if watcher.read_only else html
         if self.bridge is not None:
             if first_here:
                 self.bridge.join(wire.watch_group(conversation_id))
@@ -177,9 +187,11 @@ class TurnRegistry:
         if not self.user_watchers[watcher.user_id]:
             del self.user_watchers[watcher.user_id]
 
-    def broadcast(self, conversation_id: int, seq: int, html: str) -> None:
+    def broadcast(
+        self, conversation_id: int, seq: int, html: str, viewer_html: str | None = None
+    ) -> None:
         for watcher in list(self.watchers.get(conversation_id, ())):
-            watcher.deliver(seq, html)
+            watcher.deliver(seq, _for(watcher, html, viewer_html))
 
     def notify_user(self, user_id: int, html: str) -> None:
         for watcher in list(self.user_watchers.get(user_id, ())):
@@ -192,12 +204,16 @@ class TurnRegistry:
         if isinstance(message, wire.Watch):
             if turn is not None and turn.message_id is not None and self.bridge is not None:
                 turn.remote.add(message.reply_to)
-                seq, html = turn.snapshot_html()
+                seq, html, viewer_html = turn.snapshot_html()
                 self.bridge.send(
                     message.reply_to,
                     wire.Snapshot(
-                        conversation=conversation_id, socket=message.socket, seq=seq, html=html
-                    ),
+                        conversation=conversation_id,
+                        socket=message.socket,
+                        seq=seq,
+                        html=html,
+                        viewer_html=viewer_html,
+                    ),  # fmt: skip
                 )
         elif isinstance(message, wire.Unwatch):
             if turn is not None:
@@ -209,7 +225,7 @@ class TurnRegistry:
         elif isinstance(message, wire.TurnStarted):
             for watcher in list(self.watchers.get(conversation_id, ())):
                 watcher.floor = PENDING
-                watcher.deliver(0, message.html)
+                watcher.deliver(0, _for(watcher, message.html, message.viewer_html))
             if self.bridge is not None and self.watchers.get(conversation_id):
                 self.bridge.group_send(
                     wire.turn_group(conversation_id),
@@ -220,11 +236,12 @@ class TurnRegistry:
         elif isinstance(message, wire.Snapshot):
             for watcher in list(self.watchers.get(conversation_id, ())):
                 if message.socket in ("*", watcher.socket_key):
-                    watcher.deliver_snapshot(message.seq, message.html)
+                    html = _for(watcher, message.html, message.viewer_html)
+                    watcher.deliver_snapshot(message.seq, html)
         elif isinstance(message, wire.Frame):
-            self.broadcast(conversation_id, message.seq, message.html)
+            self.broadcast(conversation_id, message.seq, message.html, message.viewer_html)
         elif isinstance(message, wire.Ended):
-            self.broadcast(conversation_id, 0, message.html)
+            self.broadcast(conversation_id, 0, message.html, message.viewer_html)
 
     # --- turns ---
     def is_live(self, conversation_id: int) -> bool:
@@ -270,13 +287,14 @@ class TurnRegistry:
         if resume.last_seq is None:
             turn.rendered_items = 0
         self.turns[conversation_id] = turn
+        seq, html, viewer_html = turn.snapshot_html()
         for watcher in self.watchers.get(conversation_id, ()):
-            watcher.deliver_snapshot(*turn.snapshot_html())
+            watcher.deliver_snapshot(seq, _for(watcher, html, viewer_html))
         if self.bridge is not None:
             self.bridge.join(wire.turn_group(conversation_id))
             self.bridge.group_send(
                 wire.watch_group(conversation_id),
-                wire.TurnStarted(conversation=conversation_id, html=turn.snapshot_html()[1]),
+                wire.TurnStarted(conversation=conversation_id, html=html, viewer_html=viewer_html),
             )
         turn.started.set_result(StartedTurn(conversation_id, 0, message.pk))
         turn.task = asyncio.create_task(self._run(turn), name=f"turn-{conversation_id}-resumed")
@@ -301,24 +319,23 @@ class TurnRegistry:
         if turn.message_id is None or turn.runner is None:
             return
         message = turn.runner.stored or await sync_to_async(_stored_message)(turn.message_id)
-        html = (
-            frames.stored_message_frame(message)
-            + frames.turn_controls_frame(live=False)
-            + turn._announcement(turn.runner.state, final=True)
-        )
-        turn.send_everywhere(turn.runner.seq + 1, html)
+        html, viewer_html = frames.ended_frames(message)
+        announcement = turn._announcement(turn.runner.state, final=True)
+        turn.send_everywhere(turn.runner.seq + 1, html + announcement, viewer_html + announcement)
         self.notify_user(turn.plan.user_id, frames.sidebar_dot_frame(turn.conversation_id, False))
         if self.bridge is not None:
             self.bridge.leave(wire.turn_group(turn.conversation_id))
 
     def announce_stored(self, message: Message) -> None:
         """A turn ended elsewhere (the sweeper marked it): show every watcher how it ended."""
-        html = frames.stored_message_frame(message) + frames.turn_controls_frame(live=False)
-        self.broadcast(message.conversation_id, 0, html)
+        html, viewer_html = frames.ended_frames(message)
+        self.broadcast(message.conversation_id, 0, html, viewer_html)
         if self.bridge is not None:
             self.bridge.group_send(
                 wire.watch_group(message.conversation_id),
-                wire.Ended(conversation=message.conversation_id, html=html),
+                wire.Ended(
+                    conversation=message.conversation_id, html=html, viewer_html=viewer_html
+                ),
             )
 
     def cancel(self, conversation_id: int) -> bool:
@@ -383,6 +400,10 @@ def pending_views(started: StartedTurn, plan: TurnPlan) -> tuple[MessageView, Me
         model=plan.model,
     )
     return user_view, answer_view
+
+
+def _for(watcher: Watcher, html: str, viewer_html: str | None) -> str:
+    return viewer_html if viewer_html is not None and watcher.read_only else html
 
 
 def _stored_message(message_id: int) -> Message:
