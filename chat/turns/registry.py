@@ -7,121 +7,19 @@ it running and saving. Frames go straight to the sockets of this process; the ch
 
 import asyncio
 import logging
-import math
-import time
 from collections import defaultdict
-from typing import Protocol
 
 from asgiref.sync import sync_to_async
 
 from chat.models import Message
-from chat.presenters import STATUS_LABELS, MessageView
-from chat.rendering import render_plain
 from chat.services import StartedTurn, TurnPlan, TurnRejected
 from chat.turns import bridge as wire
 from chat.turns import endpoint, frames
+from chat.turns.live import PENDING, LiveTurn, Watcher, for_watcher
 from chat.turns.runner import Resume, TurnRunner
-from chat.turns.state import Changes, TurnState
 from chat.upstream.client import close_shared_client
 
 log = logging.getLogger(__name__)
-ANNOUNCE_EVERY = 4.0  # seconds between screen-reader announcements of new text
-PENDING = math.inf  # a socket waiting for its snapshot drops every sequenced frame
-
-
-class Watcher(Protocol):
-    user_id: int
-    socket_key: str
-    floor: float
-    read_only: bool  # a viewer: frames with write controls come in their viewer version
-
-    def deliver(self, seq: int, html: str) -> None:
-        """Queue a frame; frames at or below the socket's floor are dropped (seq 0: always)."""
-
-    def deliver_snapshot(self, seq: int, html: str) -> None:
-        """Render a snapshot and take its seq as the new floor."""
-
-
-class LiveTurn:
-    """One running turn: its runner, and the relay that renders frames for its watchers."""
-
-    def __init__(self, registry: "TurnRegistry", plan: TurnPlan, conversation_id: int) -> None:
-        self.registry = registry
-        self.conversation_id = conversation_id
-        self.plan = plan
-        self.runner: TurnRunner | None = None
-        self.message_id: int | None = None
-        self.rendered_items = 0
-        self.remote: set[str] = set()  # channels of other processes watching this turn
-        self.task: asyncio.Task | None = None
-        self.started = asyncio.get_running_loop().create_future()
-        self._announced_chars = 0
-        self._announced_at = time.monotonic()
-
-    # --- Publisher protocol, called by the runner ---
-    def publish(self, seq: int, state: TurnState, changes: Changes) -> None:
-        assert self.message_id is not None
-        html = frames.delta_frame(self.message_id, state, changes, self.rendered_items)
-        self.rendered_items = len(state.items)
-        html += self._announcement(state)
-        self.send_everywhere(seq, html)
-
-    def send_everywhere(self, seq: int, html: str, viewer_html: str | None = None) -> None:
-        self.registry.broadcast(self.conversation_id, seq, html, viewer_html)
-        bridge = self.registry.bridge
-        frame = wire.Frame(
-            conversation=self.conversation_id, seq=seq, html=html, viewer_html=viewer_html
-        )
-        for channel in self.remote:
-            bridge.send(channel, frame)
-
-    def _announcement(self, state: TurnState, final: bool = False) -> str:
-        """Throttled text for the polite live region: new sentences every few seconds."""
-        now = time.monotonic()
-        if not final and now - self._announced_at < ANNOUNCE_EVERY:
-            return ""
-        fresh = state.text[self._announced_chars :]
-        self._announced_chars = len(state.text)
-        self._announced_at = now
-        if final:
-            return frames.announce_frame(f"{fresh} — answer {state.status}.".strip(" —"))
-        return frames.announce_frame(fresh) if fresh.strip() else ""
-
-    def on_started(self, started: StartedTurn) -> None:
-        """Show the new rows before the first frame can refer to them (same loop step)."""
-        self.message_id = started.assistant_message_id
-        user_view, answer_view = pending_views(started, self.plan)
-        rows = frames.appended_message_frame(user_view) + frames.appended_message_frame(answer_view)
-        html = rows + frames.turn_controls_frame(live=True)
-        viewer_html = rows + frames.turn_controls_frame(live=True, read_only=True)
-        for watcher in self.registry.watchers.get(self.conversation_id, ()):
-            watcher.floor = 0  # they see this turn from its first frame: no snapshot to wait for
-        self.registry.broadcast(self.conversation_id, 0, html, viewer_html)
-        self.registry.notify_user(
-            self.plan.user_id, frames.sidebar_dot_frame(self.conversation_id, True)
-        )
-        if self.registry.bridge is not None:
-            self.registry.bridge.join(wire.turn_group(self.conversation_id))
-            self.registry.bridge.group_send(
-                wire.watch_group(self.conversation_id),
-                wire.TurnStarted(
-                    conversation=self.conversation_id, html=html, viewer_html=viewer_html
-                ),
-            )
-        if not self.started.done():
-            self.started.set_result(started)
-
-    def snapshot_html(self) -> tuple[int, str, str]:
-        """The seq the live message reflects, and the message as it is now, for writers and
-        for read-only viewers (for attaching sockets)."""
-        assert self.runner is not None and self.message_id is not None
-        snapshot = self.runner.snapshot()
-        html = frames.live_message_frame(self.message_id, snapshot, self.plan.model)
-        return (
-            self.runner.seq,
-            html + frames.turn_controls_frame(live=True),
-            html + frames.turn_controls_frame(live=True, read_only=True),
-        )
 
 
 class TurnRegistry:
@@ -191,7 +89,7 @@ class TurnRegistry:
         self, conversation_id: int, seq: int, html: str, viewer_html: str | None = None
     ) -> None:
         for watcher in list(self.watchers.get(conversation_id, ())):
-            watcher.deliver(seq, _for(watcher, html, viewer_html))
+            watcher.deliver(seq, for_watcher(watcher, html, viewer_html))
 
     def notify_user(self, user_id: int, html: str) -> None:
         for watcher in list(self.user_watchers.get(user_id, ())):
@@ -225,7 +123,7 @@ class TurnRegistry:
         elif isinstance(message, wire.TurnStarted):
             for watcher in list(self.watchers.get(conversation_id, ())):
                 watcher.floor = PENDING
-                watcher.deliver(0, _for(watcher, message.html, message.viewer_html))
+                watcher.deliver(0, for_watcher(watcher, message.html, message.viewer_html))
             if self.bridge is not None and self.watchers.get(conversation_id):
                 self.bridge.group_send(
                     wire.turn_group(conversation_id),
@@ -236,7 +134,7 @@ class TurnRegistry:
         elif isinstance(message, wire.Snapshot):
             for watcher in list(self.watchers.get(conversation_id, ())):
                 if message.socket in ("*", watcher.socket_key):
-                    html = _for(watcher, message.html, message.viewer_html)
+                    html = for_watcher(watcher, message.html, message.viewer_html)
                     watcher.deliver_snapshot(message.seq, html)
         elif isinstance(message, wire.Frame):
             self.broadcast(conversation_id, message.seq, message.html, message.viewer_html)
@@ -289,7 +187,7 @@ class TurnRegistry:
         self.turns[conversation_id] = turn
         seq, html, viewer_html = turn.snapshot_html()
         for watcher in self.watchers.get(conversation_id, ()):
-            watcher.deliver_snapshot(seq, _for(watcher, html, viewer_html))
+            watcher.deliver_snapshot(seq, for_watcher(watcher, html, viewer_html))
         if self.bridge is not None:
             self.bridge.join(wire.turn_group(conversation_id))
             self.bridge.group_send(
@@ -377,33 +275,6 @@ class TurnRegistry:
         if self.bridge is not None:
             await self.bridge.stop()
         await close_shared_client()
-
-
-def pending_views(started: StartedTurn, plan: TurnPlan) -> tuple[MessageView, MessageView]:
-    """The person's message and the queued answer, built in memory (no query on the hot path)."""
-    user_view = MessageView(
-        id=started.user_message_id,
-        role="user",
-        status="completed",
-        status_label="",
-        live=False,
-        items=[],
-        user_html=render_plain(plan.text),
-    )
-    answer_view = MessageView(
-        id=started.assistant_message_id,
-        role="assistant",
-        status="queued",
-        status_label=STATUS_LABELS["queued"],
-        live=True,
-        items=[],
-        model=plan.model,
-    )
-    return user_view, answer_view
-
-
-def _for(watcher: Watcher, html: str, viewer_html: str | None) -> str:
-    return viewer_html if viewer_html is not None and watcher.read_only else html
 
 
 def _stored_message(message_id: int) -> Message:
