@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class ChatConfig(AppConfig):
     name = "chat"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from chat.tools.hosted import check_settings
+
+        checks.register(check_settings)

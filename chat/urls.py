@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from chat import health, images, views
+from chat.tools import choice
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,4 +12,5 @@ urlpatterns = [
     path("c/<int:conversation_id>/", views.conversation, name="conversation"),
     path("c/<int:conversation_id>/share/", views.share_conversation, name="share_conversation"),
     path("images/<int:image_id>", images.generated_image, name="generated_image"),
+    path("c/<int:conversation_id>/tools/", choice.conversation_tools, name="conversation_tools"),
 ]

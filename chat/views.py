@@ -12,6 +12,7 @@ from chat import permissions
 from chat.forms import ShareForm
 from chat.models import Conversation, Message
 from chat.presenters import message_view
+from chat.tools import choice
 
 
 def sidebar(user, current: Conversation | None) -> list[dict]:
@@ -70,6 +71,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "access": access,
         "read_only": access.read_only,
         "share_form": None if access.read_only else _share_form(request.user, convo),
+        "tools_form": None if access.read_only else choice.form_for(request.user, convo),
         "conversations": sidebar(request.user, convo),
         "shared_conversations": shared_sidebar(request.user),
         "messages": [message_view(m) for m in messages],

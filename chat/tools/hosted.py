@@ -114,3 +114,14 @@ def add_to_body(body: dict[str, Any], names: Iterable[str]) -> None:
     include = include_for(names)
     if include:
         body["include"] = [*body.get("include", []), *include]
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """A Django system check: bad hosted-tool settings stop `manage.py` and the server."""
+    from django.core import checks
+
+    try:
+        offered()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="chat.E001")]
+    return []
