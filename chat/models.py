@@ -62,7 +62,10 @@ class Message(models.Model):
     # The accumulated output items (reasoning, tool calls, message parts) as TurnState keeps them.
     items = models.JSONField(default=list, blank=True)
     model = models.CharField(max_length=200, blank=True)  # requested, then the one that answered
-    response_id = models.CharField(max_length=200, blank=True)
+    response_id = models.CharField(max_length=200, blank=True)  # the latest round's
+    # One entry per upstream response of this answer (a tool round adds one): response id,
+    # status, usage, and where its items start (TurnState.round_record).
+    rounds = models.JSONField(default=list, blank=True)
     background = models.BooleanField(default=False)
     last_seq = models.IntegerField(null=True, blank=True)
     error_code = models.CharField(max_length=100, blank=True)

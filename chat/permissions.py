@@ -64,6 +64,13 @@ def open_conversation(user: Any, conversation: Conversation, *, via: str) -> Acc
     return None
 
 
+def own_conversations(user: Any) -> QuerySet[Conversation]:
+    """The person's own conversations (what their tools may search); none when inactive."""
+    if not _active(user):
+        return Conversation.objects.none()
+    return Conversation.objects.filter(owner=user)
+
+
 def teams_of(user: Any) -> QuerySet[Team]:
     return Team.objects.filter(memberships__user=user).order_by("name")
 

@@ -49,7 +49,7 @@ class Slot:
 class ItemView:
     id: str
     type: str
-    kind: str  # message | reasoning | tool_call | hosted | unknown
+    kind: str  # message | reasoning | tool_call | tool_output | hosted | unknown
     status: str | None
     parts: list[Slot] = field(default_factory=list)
     summary: list[Slot] = field(default_factory=list)
@@ -57,6 +57,7 @@ class ItemView:
     arguments: Slot | None = None
     name: str | None = None
     hosted: HostedView | None = None
+    output: str = ""  # a function tool's answer (untrusted: the template escapes it)
     sources: list[Link] = field(default_factory=list)
     raw_json: str = ""
 
@@ -107,6 +108,9 @@ def item_view(message_id: int, position: int, item: dict[str, Any], final: bool)
         view.arguments = Slot(
             dom_id(message_id, position, field_name, 0), render_plain(item.get(field_name) or "")
         )
+    elif kind == "tool_output":
+        view.name = item.get("name")
+        view.output = item.get("output") or ""
     elif kind == "hosted":
         view.hosted = hosted_view(item, live=not final)
         slot = HOSTED_SLOTS.get(item["type"])
@@ -176,6 +180,8 @@ def _kind(item_type: str) -> str:
         return item_type
     if item_type in TOOL_CALL_TYPES:
         return "tool_call"
+    if item_type == "function_call_output":
+        return "tool_output"
     if item_type in LABELS:
         return "hosted"
     return "unknown"
@@ -198,13 +204,13 @@ def _usage_of(message: Message) -> dict[str, Any] | None:
         )
     if not records:
         return None
-    record = records[0]
+    # A turn of several rounds has a row per round: the footer shows their sum.
     return {
-        "input": record.input_tokens,
-        "cached": record.cached_tokens,
-        "output": record.output_tokens,
-        "reasoning": record.reasoning_tokens,
-        "estimated": record.estimated,
+        "input": sum(r.input_tokens for r in records),
+        "cached": sum(r.cached_tokens for r in records),
+        "output": sum(r.output_tokens for r in records),
+        "reasoning": sum(r.reasoning_tokens for r in records),
+        "estimated": any(r.estimated for r in records),
     }
 
 

@@ -1,7 +1,7 @@
 """Writes for turns. Each function owns its transaction; async code calls each once per step."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +13,9 @@ from django.utils import timezone
 from chat import sql
 from chat.models import Conversation, Message
 from chat.tools import hosted
+from chat.turns.replay import answer_input
 from chat.turns.snapshot import TurnSnapshot
+from chat.turns.state import TokenUsage
 from chat.usage.ledger import record_usage
 
 
@@ -56,7 +58,7 @@ def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) 
         rows = _history_rows(conversation_id, user.pk)
         if not rows:
             raise TurnRejected(f"Conversation {conversation_id} was not found.")
-        if any(status in Message.LIVE_STATUSES for _, _, status in rows):
+        if any(status in Message.LIVE_STATUSES for _, _, status, _ in rows):
             raise TurnRejected("A reply is still being written in this conversation.")
         history = history_input(rows)
     history.append({"role": "user", "content": text})
@@ -72,16 +74,17 @@ def _tools_off(conversation_id: int | None) -> list[str]:
     return [n for n in (row[0] if row else None) or [] if isinstance(n, str)]
 
 
-def _history_rows(conversation_id: int, user_id: int) -> list[tuple[Any, Any, Any]]:
-    """(role, text, status) of each message, oldest first; no row if the conversation is not
-    the person's, (None, None, None) if it has no message. Only the owner writes
+def _history_rows(conversation_id: int, user_id: int) -> list[tuple[Any, Any, Any, Any]]:
+    """(role, text, status, items) of each message, oldest first; no row if the conversation
+    is not the person's, (None, None, None, None) if it has no message. Only the owner writes
     (chat/permissions.py), and only while the account is active: is_active is read from the
     database, so a socket opened before a deactivation cannot start answers. One statement, three
     columns: the ORM's two queries (all columns, items JSON decoded) cost 1.7-2.5 ms of CPU
-    (empty conversation to 20 messages), this 0.1-0.2 ms."""
+    (empty conversation to 20 messages), this 0.1-0.2 ms; the items column is decoded only
+    for answers (history_input)."""
     user_table = Conversation._meta.get_field("owner").related_model._meta.db_table
     return sql.execute(
-        f"SELECT m.role, m.text, m.status FROM {Conversation._meta.db_table} c "
+        f"SELECT m.role, m.text, m.status, m.items FROM {Conversation._meta.db_table} c "
         f"INNER JOIN {user_table} u ON u.id = c.owner_id "
         f"LEFT JOIN {Message._meta.db_table} m ON m.conversation_id = c.id "
         "WHERE c.id = %s AND c.owner_id = %s AND u.is_active = %s "
@@ -107,18 +110,18 @@ def _check_rate(user_id: int) -> None:
         raise TurnRejected(f"You have sent {limit} messages this minute; please wait a moment.")
 
 
-def history_input(rows: list[tuple[Any, Any, Any]]) -> list[dict[str, Any]]:
-    """Prior turns, from (role, text, status) rows, as stateless input items (no
-    previous_response_id: llama.cpp refuses it)."""
+def history_input(rows: list[tuple[Any, Any, Any, Any]]) -> list[dict[str, Any]]:
+    """Prior turns, from (role, text, status, items) rows, as stateless input items (no
+    previous_response_id: llama.cpp refuses it): an answer's tool calls with their outputs
+    (and reasoning where kept) go back with its text (chat/turns/replay.py)."""
     items: list[dict[str, Any]] = []
-    for role, text, _ in rows:
-        if not text:
-            continue
+    for role, text, status, stored in rows:
         if role == Message.Role.USER:
-            items.append({"role": "user", "content": text})
-        else:
-            # llama.cpp needs "type": "message" on assistant turns (local-model.md).
-            items.append({"type": "message", "role": "assistant", "content": text})
+            if text:
+                items.append({"role": "user", "content": text})
+        elif role is not None:
+            answer = sql.from_db(Message, "items", stored) if stored else []
+            items.extend(answer_input(answer or [], text=text or "", status=status))
     return items
 
 
@@ -217,13 +220,13 @@ def finish_turn(
         return Message.objects.prefetch_related("usage_records").get(pk=message_id)
     message, _ = _stored_answer(message_id, values)
     sql.update(Conversation, {"updated_at": timezone.now()}, "id = %s", [message.conversation_id])
-    record = record_usage(
+    records = record_round_usage(
         message=message,
         snapshot=snapshot,
         input_chars=input_chars,
         requested_model=requested_model,
     )
-    message.prefetched_usage = [record] if record else []  # the relay renders it without a query
+    message.prefetched_usage = records  # the relay renders it without a query
     return message
 
 
@@ -296,14 +299,60 @@ def interrupt_turn(*, message_id: int) -> Message | None:
             model=message.model,
             response_id=message.response_id,
             events=1,
+            rounds=message.rounds or [],
         )
-        record_usage(
+        record_round_usage(
             message=message,
             snapshot=snapshot,
             input_chars=sum(len(m.text) for m in history),
             requested_model=requested_model,
         )
     return message
+
+
+def record_round_usage(
+    *, message: Message, snapshot: TurnSnapshot, input_chars: int, requested_model: str = ""
+) -> list[Any]:
+    """A ledger row for each round of a turn (a tool round, ...): the finished rounds from
+    their records, the last one from the snapshot itself."""
+    if len(snapshot.rounds) <= 1:
+        last = record_usage(
+            message=message, snapshot=snapshot, input_chars=input_chars,
+            requested_model=requested_model,
+        )  # fmt: skip
+        return [last] if last else []
+    records = []
+    starts = [int(r.get("start") or 0) for r in snapshot.rounds] + [len(snapshot.items)]
+    for number, done in enumerate(snapshot.rounds):
+        items = snapshot.items[starts[number] : starts[number + 1]]
+        usage = done.get("usage")
+        last = number == len(snapshot.rounds) - 1
+        round_snapshot = replace(
+            snapshot,
+            status=snapshot.status if last else done.get("status") or snapshot.status,
+            text=_text_of(items),
+            items=items,
+            response_id=snapshot.response_id if last else done.get("response_id"),
+            usage=snapshot.usage if last else TokenUsage(**usage) if usage else None,
+            raw_usage=snapshot.raw_usage if last else done.get("raw_usage"),
+            events=snapshot.events if last else done.get("events") or 0,
+        )
+        record = record_usage(
+            message=message, snapshot=round_snapshot, input_chars=input_chars,
+            requested_model=requested_model,
+        )  # fmt: skip
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def _text_of(items: list[dict[str, Any]]) -> str:
+    return "".join(
+        p.get("text") or ""
+        for i in items
+        if i.get("type") == "message"
+        for p in i.get("parts") or []
+    )
 
 
 def _message_fields(snapshot: TurnSnapshot) -> dict[str, Any]:
@@ -317,6 +366,7 @@ def _message_fields(snapshot: TurnSnapshot) -> dict[str, Any]:
         "error_message": snapshot.error_message or "",
         "incomplete_reason": snapshot.incomplete_reason or "",
         "warnings": snapshot.warnings,
+        "rounds": snapshot.rounds,
         "first_event_at": snapshot.first_event_at,
         "first_token_at": snapshot.first_token_at,
     }

@@ -231,6 +231,31 @@ CHAT_MCP_ALLOWED_TOOLS = env_list("CHAT_MCP_ALLOWED_TOOLS", [])
 CHAT_MCP_REQUIRE_APPROVAL = env_str("CHAT_MCP_REQUIRE_APPROVAL", "always")
 CHAT_MAX_IMAGE_BYTES = env_int("CHAT_MAX_IMAGE_BYTES", 16 * 1024 * 1024, minimum=1024)
 
+# Tools and reasoning (README: Configuration). Function tools run by the server: dotted paths
+# to chat.tools.registry.Tool objects (the built-ins by default; none for the small local
+# model, which cannot use them). A turn runs at most CHAT_MAX_TOOL_ROUNDS tool rounds.
+CHAT_TOOLS = env_list(
+    "CHAT_TOOLS",
+    []
+    if USE_LOCAL_MODEL
+    else ["chat.tools.clock.TOOL", "chat.tools.calculator.TOOL", "chat.tools.search.TOOL"],
+)
+CHAT_TOOLS_STRICT = env_bool("CHAT_TOOLS_STRICT", True)  # false for servers without `strict`
+CHAT_MAX_TOOL_ROUNDS = env_int("CHAT_MAX_TOOL_ROUNDS", 8)
+CHAT_MAX_TOOL_CALLS = env_int("CHAT_MAX_TOOL_CALLS", 16, minimum=1)  # per round
+CHAT_TOOL_TIMEOUT = env_float("CHAT_TOOL_TIMEOUT_SECONDS", 15.0, minimum=0.01)
+CHAT_TOOL_OUTPUT_CHARS = env_int("CHAT_TOOL_OUTPUT_CHARS", 16_000, minimum=100)
+# Reasoning: models whose name starts with one of these prefixes get
+# `reasoning: {effort, summary: "auto"}`; an empty effort leaves the server's default.
+CHAT_REASONING_MODELS = env_list("CHAT_REASONING_MODELS", ["gpt-5", "o1", "o3", "o4", "codex"])
+CHAT_REASONING_EFFORT = env_str("CHAT_REASONING_EFFORT", "")
+# False: requests say `store: false` and carry reasoning back as encrypted content.
+CHAT_STORE = env_bool("CHAT_STORE", True)
+if CHAT_REASONING_EFFORT not in ("", "none", "minimal", "low", "medium", "high", "xhigh"):
+    raise ValueError(
+        f"CHAT_REASONING_EFFORT={CHAT_REASONING_EFFORT!r}: use none, minimal, low, medium or high"
+    )
+
 # --- Access and browser security (chat/health.py, project/origin.py) ---
 # /healthz asks the upstream at most this often per process; probes in between reuse the answer.
 HEALTH_UPSTREAM_CACHE_SECONDS = env_float("HEALTH_UPSTREAM_CACHE_SECONDS", 60.0)

@@ -51,6 +51,9 @@ class Reply:
     frames: Callable[[], Sequence[Frame]] = lambda: ()
     delay: float = 0.0  # seconds between frames
     end: Literal["close", "stall", "cut"] = "close"
+    # Set by `respond`: picks the real reply from the request's JSON body (a tool loop's
+    # second request, answered according to its function_call_output items).
+    build: Callable[[dict], Reply] | None = None
 
 
 def _sse(event: dict) -> bytes:
@@ -93,6 +96,11 @@ def events(items: list[dict | str], *, delay: float = 0.0, end: str = "close") -
     if end not in ("close", "stall", "cut"):
         raise ValueError(f"end must be close, stall or cut, not {end!r}")
     return _stream([_sse(i) if isinstance(i, dict) else i.encode() for i in items], delay, end)
+
+
+def respond(build: Callable[[dict], Reply]) -> Reply:
+    """A reply chosen when the request arrives, from its JSON body."""
+    return Reply("stream", build=build)
 
 
 def http_error(status: int, body: dict | str, *, headers: dict[str, str] | None = None) -> Reply:
@@ -165,6 +173,7 @@ def _stamped(ev: dict) -> Frame:
     return lambda: _sse({**ev, "sent_at": time.time()})
 
 
+_BODY = web.RequestKey("body", object)  # the request's parsed JSON, for `respond` replies
 _NO_REPLY_ERROR = {"message": "fake upstream: no reply scripted", "type": "server_error"}
 _NO_REPLY = http_error(500, {"error": {**_NO_REPLY_ERROR, "code": None}})
 
@@ -262,6 +271,7 @@ class FakeUpstream:
         with self._seen:
             self.requests.append(entry)
             self._seen.notify_all()
+        request[_BODY] = body
         return await handler(request)
 
     async def _scripted(self, request: web.Request) -> web.StreamResponse:
@@ -269,6 +279,8 @@ class FakeUpstream:
             reply = self._replies.popleft()
         except IndexError:
             reply = self.default or _NO_REPLY
+        if reply.build is not None:
+            reply = reply.build(request[_BODY] or {})
         if reply.kind == "http":
             return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
         return await self._send_stream(request, reply)

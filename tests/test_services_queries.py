@@ -129,11 +129,11 @@ def test_finish_keeps_the_requested_model_and_estimates_a_stopped_stream(user):
 def test_plan_reads_the_history_and_refuses_what_it_must(user, other_user):
     conversation = Conversation.objects.create(owner=user, title="kept")
     Message.objects.create(conversation=conversation, role="user", text="q1")
-    Message.objects.create(conversation=conversation, role="assistant", text="a1", items=ITEMS)
+    Message.objects.create(conversation=conversation, role="assistant", text="Hi ü", items=ITEMS)
     Message.objects.create(conversation=conversation, role="assistant", text="", status="failed")
     assert plan(user, conversation.pk).input == [
         {"role": "user", "content": "q1"},
-        {"type": "message", "role": "assistant", "content": "a1"},
+        {"type": "message", "role": "assistant", "content": "Hi ü"},  # from its items
         {"role": "user", "content": "What is 2 + 2?"},
     ]
     with pytest.raises(services.TurnRejected, match="not found"):

@@ -40,6 +40,9 @@ IMPLIED_ITEM_TYPE = {
 LIST_FIELDS = {"summary", "reasoning"}  # one string per summary part / reasoning part
 # Opaque or huge values we never keep (they can be megabytes and mean nothing to a person).
 DROPPED_KEYS = {"encrypted_content", "result", "partial_image_b64"}
+# A reasoning item's encrypted_content is kept (it is sent back on stateless requests) up to
+# this size; a larger one is dropped rather than stored.
+MAX_ENCRYPTED_CHARS = 100_000
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Item:
     arguments: str = ""
     input: str = ""
     code: str = ""
+    output: str = ""  # a function_call_output: what our tool answered (untrusted text)
+    encrypted_content: str = ""  # reasoning carried over on stateless requests
     raw: dict[str, Any] = field(default_factory=dict)
     # The latest partial image of an image_generation_call (a bounded data: URL), shown
     # while it is drawn; emptied when the final image arrives (that one goes to storage).
@@ -91,6 +96,9 @@ class Item:
                 self.parts = parts
         if self.type == "reasoning":
             self._reasoning_from(data)
+            secret = data.get("encrypted_content")
+            if isinstance(secret, str) and len(secret) <= MAX_ENCRYPTED_CHARS:
+                self.encrypted_content = secret
         # Everything else it says (a message's role and phase, a tool's results), bounded;
         # a message's content lives in `parts`.
         extra = (

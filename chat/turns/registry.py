@@ -178,7 +178,7 @@ class TurnRegistry:
             message_id=message.pk, conversation_id=conversation_id, lease_owner=lease_owner,
             response_id=message.response_id, last_seq=message.last_seq, items=message.items or [],
             model=message.model, first_event_at=message.first_event_at,
-            first_token_at=message.first_token_at,
+            first_token_at=message.first_token_at, rounds=message.rounds or [],
         )  # fmt: skip
         config = await endpoint.upstream_config()
         turn.runner = TurnRunner(plan=plan, config=config, publisher=turn, resume=resume)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -23,8 +23,12 @@ from chat import images, services
 from chat.models import Message
 from chat.services import StartedTurn, TurnPlan
 from chat.tools import hosted
+from chat.tools.calls import Answer, Call, answer_calls
+from chat.tools.registry import ToolContext, declarations, enabled_tools
+from chat.turns.items import Item
+from chat.turns.replay import input_items
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
-from chat.turns.state import Changes, TurnState
+from chat.turns.state import COMPLETED, Changes, TurnState
 from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream, stream_response
 from chat.upstream.errors import UpstreamError
 
@@ -56,13 +60,14 @@ class Resume:
     model: str
     first_event_at: datetime | None
     first_token_at: datetime | None
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # as stored on the message
 
     def state(self) -> TurnState:
         if self.last_seq is None:
             return TurnState()  # nothing numbered was kept: replay the stream from its start
         state = TurnState.restore(
             items=self.items, status="streaming", response_id=self.response_id,
-            model=self.model, last_seq=self.last_seq, background=True,
+            model=self.model, last_seq=self.last_seq, background=True, rounds=self.rounds,
         )  # fmt: skip
         state.response_id = self.response_id
         return state
@@ -104,6 +109,8 @@ class TurnRunner:
         self._flush_timer: asyncio.TimerHandle | None = None
         self._checkpoint_due = 0.0  # loop time; 0 = at the first chance
         self._checkpoint: asyncio.Task[Any] | None = None
+        self.tools = enabled_tools()
+        self.tool_rounds = 0
 
     # --- control ---
     def cancel(self, *, interrupt: bool = False) -> bool:
@@ -183,12 +190,33 @@ class TurnRunner:
             self._task.cancel()  # no row to save into: stop the upstream request
 
     async def _stream(self) -> None:
+        """Round after round: while a round ends with function calls, answer them and ask
+        again, into the same message (DESIGN: a turn is one or more rounds)."""
         if self.resume is not None:
             events = resume_stream(
                 self.resume.response_id, starting_after=self.state.last_seq, config=self.config
             )
         else:
             events = stream_response(self._request_body(), config=self.config)
+        while True:
+            await self._stream_round(events)
+            calls = self._calls_to_answer()
+            if not calls:
+                return
+            if self.tool_rounds >= settings.CHAT_MAX_TOOL_ROUNDS:
+                self.state.stop_early(
+                    "max_tool_rounds",
+                    f"Stopped after {self.tool_rounds} rounds of tool calls (the limit).",
+                )
+                return
+            await self._answer(calls)
+            self.tool_rounds += 1
+            self.state.begin_round()
+            self._flush()
+            self._checkpoint_due = 0.0  # the next round's first event saves the rounds so far
+            events = stream_response(self._request_body(), config=self.config)
+
+    async def _stream_round(self, events: Any) -> None:
         loop = asyncio.get_running_loop()
         try:
             async for event in events:
@@ -209,8 +237,39 @@ class TurnRunner:
         finally:
             await events.aclose()
 
+    def _calls_to_answer(self) -> list[Call]:
+        """The function calls of a round that completed (a failed round's are not run).
+        Without function tools of ours, calls stay as the model made them: none to run."""
+        if self.state.status != COMPLETED or not self.tools:
+            return []
+        return [
+            Call(item.call_id, item.name or "", item.arguments)
+            for item in self.state.items[self.state.round_start :]
+            if item.type == "function_call" and item.call_id
+        ]
+
+    async def _answer(self, calls: list[Call]) -> None:
+        """Run the calls concurrently; each answer is shown at once as an item of its own."""
+        context = ToolContext(self.plan.user_id, self._conversation_id())
+        answers = await answer_calls(calls, tools=self.tools, context=context)
+        names = {call.call_id: call.name for call in calls}
+        for answer in answers:
+            self.state.add_item(_output_item(answer, names.get(answer.call_id)))
+        self._flush()
+
+    def _conversation_id(self) -> int | None:
+        if self.started is not None:
+            return self.started.conversation_id
+        return self.plan.conversation_id
+
     def _request_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.plan.model, "input": self.plan.input}
+        """The request of the current round: the turn's input, then what earlier rounds of
+        this turn produced (calls with their outputs), statelessly."""
+        earlier = input_items([i.to_dict() for i in self.state.items]) if self.state.items else []
+        body: dict[str, Any] = {"model": self.plan.model, "input": [*self.plan.input, *earlier]}
+        if self.tools:
+            body["tools"] = declarations()
+        body.update(_reasoning_options(self.plan.model))
         if settings.CHAT_INSTRUCTIONS:
             body["instructions"] = settings.CHAT_INSTRUCTIONS
         if settings.CHAT_MAX_OUTPUT_TOKENS:
@@ -330,3 +389,28 @@ async def _uncancellable(work: "Coroutine[Any, Any, None]") -> None:
         await asyncio.wait([task])
         task.result()
         raise
+
+
+def _reasoning_options(model: str) -> dict[str, Any]:
+    """Reasoning summaries for models that reason; with `store: false`, their encrypted
+    reasoning comes back so the next request can carry it (responses-protocol.md §7)."""
+    options: dict[str, Any] = {}
+    reasons = model.startswith(tuple(settings.CHAT_REASONING_MODELS))
+    if reasons:
+        effort = settings.CHAT_REASONING_EFFORT
+        options["reasoning"] = {"summary": "auto", **({"effort": effort} if effort else {})}
+    if not settings.CHAT_STORE and not settings.CHAT_BACKGROUND:
+        options["store"] = False
+        if reasons:
+            options["include"] = ["reasoning.encrypted_content"]
+    return options
+
+
+def _output_item(answer: Answer, name: str | None) -> Item:
+    return Item(
+        type="function_call_output",
+        call_id=answer.call_id,
+        name=name,
+        output=answer.output,
+        status="completed" if answer.ok else "failed",
+    )

@@ -23,6 +23,8 @@ class TurnSnapshot:
     usage: TokenUsage | None = None
     raw_usage: dict[str, Any] | None = None
     events: int = 0
+    # Every round (one upstream response each) so far, the current one last: TurnState.round_record.
+    rounds: list[dict[str, Any]] = field(default_factory=list)
     first_event_at: datetime | None = None
     first_token_at: datetime | None = None
 
@@ -48,6 +50,7 @@ def snapshot_of(
         usage=state.usage,
         raw_usage=state.raw_usage,
         events=state.events,
+        rounds=state.all_rounds(),
         first_event_at=first_event_at,
         first_token_at=first_token_at,
     )

@@ -5,10 +5,15 @@ items are addressed by output_index when the server sends it, else by item_id, e
 arrival order; a `.done` value replaces the deltas gathered so far; the terminal
 response's `output` is the final truth when present; duplicate sequence numbers (a resumed
 stream) are dropped.
+
+A turn may span several upstream responses ("rounds": a tool round, a Continue): one item
+list for the whole message, but sequence numbers, output indices and the terminal `output`
+belong to one response, so `begin_round` resets them and a round's terminal `output`
+replaces only the items from `round_start` on.
 """
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chat.turns import hosted_events
@@ -99,6 +104,9 @@ class TurnState:
         self.warnings: list[str] = []
         # Final images by item position, decoded and checked; the runner stores them.
         self.images: dict[int, tuple[bytes, str]] = {}
+        self.rounds: list[dict[str, Any]] = []  # the finished rounds (round_record())
+        self.round_start = 0  # position of the current round's first item
+        self._round_events = 0
         self._by_index: dict[int, int] = {}
         self._by_id: dict[str, int] = {}
         self._changes = Changes()
@@ -113,17 +121,54 @@ class TurnState:
         model: str | None,
         last_seq: int | None,
         background: bool,
+        rounds: list[dict[str, Any]] | None = None,
     ) -> "TurnState":
-        """Rebuild from a checkpoint, to go on with a resumed stream (events after last_seq)."""
+        """Rebuild from a checkpoint, to go on with a resumed stream (events after last_seq).
+        `rounds` is every round as stored (the last one is the round being resumed)."""
         state = cls()
+        *finished, current = rounds or [{"start": 0}]
+        state.rounds = [dict(r) for r in finished]
+        state.round_start = min(int(current.get("start") or 0), len(items))
         for data in items:
-            state._add(Item.from_dict(data))
+            state._add(Item.from_dict(data))  # indexes only the current round's items
         state.status, state.response_id, state.model = status, response_id, model
         state.last_seq, state.background = last_seq, background
         state._changes = Changes()
         return state
 
-    # --- reading ---
+    # --- rounds ---
+    def round_record(self) -> dict[str, Any]:
+        """The current round as stored on the message (and in its ledger row)."""
+        return {
+            "response_id": self.response_id,
+            "status": self.status,
+            "start": self.round_start,
+            "usage": asdict(self.usage) if self.usage is not None else None,
+            "raw_usage": self.raw_usage,
+            "events": self._round_events,
+        }
+
+    def all_rounds(self) -> list[dict[str, Any]]:
+        return [*self.rounds, self.round_record()]
+
+    def add_item(self, item: Item) -> int:
+        """An item made on our side between rounds (a tool's output), shown like the others."""
+        position = self._add(item)
+        self._changes.items.add(position)
+        return position
+
+    def begin_round(self) -> None:
+        """The next upstream response goes on into the same message."""
+        self.rounds.append(self.round_record())
+        self.round_start = len(self.items)
+        self.response_id = None
+        self.usage = self.raw_usage = None
+        self.incomplete_reason = None
+        self.last_seq = None  # sequence numbers restart per response
+        self._round_events = 0
+        self._by_index, self._by_id = {}, {}
+        self._set_status(STREAMING)
+
     @property
     def text(self) -> str:
         """The answer text: every message's text (a refusal too, so history keeps it),
@@ -154,6 +199,7 @@ class TurnState:
                 return False
             self.last_seq = seq
         self.events += 1
+        self._round_events += 1
         if self.status == QUEUED:
             self._set_status(STREAMING)
         kind = event.type
@@ -200,6 +246,12 @@ class TurnState:
             self.error_code, self.error_message = code, message
         self._set_status(FAILED)
 
+    def stop_early(self, reason: str, warning: str) -> None:
+        """End as incomplete for a reason of ours (the tool-round limit)."""
+        self.incomplete_reason = reason
+        self.warnings.append(warning)
+        self._set_status(INCOMPLETE)
+
     def cancel(self) -> None:
         self._set_status(CANCELLED)
 
@@ -233,14 +285,19 @@ class TurnState:
             self._rebuild(response.output)
 
     def _rebuild(self, output: list[dict[str, Any]]) -> None:
-        """The terminal `output` is the final truth (ids may differ from the stream's)."""
-        old, old_images = self.items, self.images
-        self.items, self._by_index, self._by_id, self.images = [], {}, {}, {}
+        """The terminal `output` is the final truth (ids may differ from the stream's) for
+        this round's items; earlier rounds' items stay as they are."""
+        start = self.round_start
+        old, old_images = self.items[start:], self.images
+        del self.items[start:]
+        self._by_index, self._by_id = {}, {}
+        self.images = {p: image for p, image in old_images.items() if p < start}
         for index, data in enumerate(output):
             if isinstance(data, dict):
                 self._take_image(self._add(new_item(data, index)), data)
-        for position, previous in enumerate(old):
+        for offset, previous in enumerate(old):
             # Keep what only the stream carried (e.g. llama.cpp's output lacks reasoning).
+            position = start + offset
             if position >= len(self.items) or self.items[position].type != previous.type:
                 continue
             current = self.items[position]
@@ -250,7 +307,7 @@ class TurnState:
                 current.raw = merge_raw(previous.raw, current.raw)  # e.g. streamed commands
             if position in old_images and position not in self.images:
                 self.images[position] = old_images[position]
-        self._changes.items.update(range(len(self.items)))
+        self._changes.items.update(range(start, max(len(self.items), start + len(old))))
 
     def _item_event(self, event: StreamEvent) -> None:
         data = event.item or {}
@@ -395,8 +452,9 @@ class TurnState:
             return self._by_index[event.output_index]
         if event.item_id is not None and event.item_id in self._by_id:
             return self._by_id[event.item_id]
-        if event.output_index is None and event.item_id is None and self.items:
-            return len(self.items) - 1  # no address at all: arrival order
+        if event.output_index is None and event.item_id is None:
+            if len(self.items) > self.round_start:
+                return len(self.items) - 1  # no address at all: arrival order, in this round
         return None
 
     def _find_or_imply(self, event: StreamEvent, item_type: str) -> int:
@@ -414,6 +472,8 @@ class TurnState:
         return position
 
     def _index(self, position: int) -> None:
+        if position < self.round_start:
+            return  # an earlier response's addresses mean nothing to this one
         item = self.items[position]
         if item.output_index is not None:
             self._by_index[item.output_index] = position
