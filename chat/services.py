@@ -121,7 +121,11 @@ def history_input(rows: list[tuple[Any, Any, Any, Any]]) -> list[dict[str, Any]]
                 items.append({"role": "user", "content": text})
         elif role is not None:
             answer = sql.from_db(Message, "items", stored) if stored else []
-            items.extend(answer_input(answer or [], text=text or "", status=status))
+            items.extend(
+                answer_input(
+                    answer or [], text=text or "", status=status, reasoning=not settings.CHAT_STORE
+                )
+            )
     return items
 
 

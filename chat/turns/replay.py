@@ -13,9 +13,13 @@ COMPLETED = "completed"
 CUT_OFF_NOTE = "[This answer was cut off ({status}); it is incomplete.]"
 
 
-def answer_input(items: list[dict[str, Any]], *, text: str, status: str) -> list[dict[str, Any]]:
-    """A finished answer as input items for the next turn."""
-    replayed = input_items(items, reasoning=status == COMPLETED) if items else []
+def answer_input(
+    items: list[dict[str, Any]], *, text: str, status: str, reasoning: bool = True
+) -> list[dict[str, Any]]:
+    """A finished answer as input items for the next turn (`reasoning`: carry encrypted
+    reasoning back, for requests with `store: false`)."""
+    keep = reasoning and status == COMPLETED
+    replayed = input_items(items, reasoning=keep) if items else []
     if status == COMPLETED:
         if not any(i.get("type") == "message" for i in replayed) and text:
             replayed.append(_assistant(text))  # rows stored before items were kept

@@ -265,7 +265,11 @@ class TurnRunner:
     def _request_body(self) -> dict[str, Any]:
         """The request of the current round: the turn's input, then what earlier rounds of
         this turn produced (calls with their outputs), statelessly."""
-        earlier = input_items([i.to_dict() for i in self.state.items]) if self.state.items else []
+        earlier = (
+            input_items([i.to_dict() for i in self.state.items], reasoning=not settings.CHAT_STORE)
+            if self.state.items
+            else []
+        )
         body: dict[str, Any] = {"model": self.plan.model, "input": [*self.plan.input, *earlier]}
         if self.tools:
             body["tools"] = declarations()
