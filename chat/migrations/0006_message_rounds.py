@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chat", "0004_seed_prices"),
+        ("chat", "0005_hosted_tools_and_images"),
     ]
 
     operations = [
