@@ -1,6 +1,7 @@
 """One settings module, configured by environment variables (see README: Configuration)."""
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -134,6 +135,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out username+address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -151,10 +157,7 @@ if OIDC_ENABLED:
         "allauth.socialaccount.providers.openid_connect",
     ]
     MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
-    AUTHENTICATION_BACKENDS = [
-        "django.contrib.auth.backends.ModelBackend",
-        "allauth.account.auth_backends.AuthenticationBackend",
-    ]
+    AUTHENTICATION_BACKENDS.append("allauth.account.auth_backends.AuthenticationBackend")
     ACCOUNT_ADAPTER = "accounts.sso.NoLocalSignupAdapter"  # accounts come from admins and invites
     SOCIALACCOUNT_ADAPTER = "accounts.sso.SsoAdapter"  # ... or from the identity provider
     ACCOUNT_EMAIL_VERIFICATION = "none"  # the identity provider vouches for its people
@@ -303,3 +306,18 @@ CONTENT_SECURITY_POLICY = {
         "object-src": ["'none'"],
     }
 }
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is refused for LOGIN_LOCKOUT_MINUTES; the login page says so
+# (accounts/lockout.py). Single sign-on is not throttled here: the identity provider does it.
+# Behind a proxy the address is the real client's: the server rewrites it from
+# X-Forwarded-For for FORWARDED_ALLOW_IPS only (project/serve.py).
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AXES_ENABLED = env_bool("LOGIN_THROTTLING", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
+AXES_VERBOSE = False

@@ -107,6 +107,28 @@ def test_a_page_on_another_port_of_the_same_host_cannot_use_the_socket(browser, 
     httpd.shutdown()
 
 
+def test_repeated_wrong_passwords_show_the_lockout_message(browser, server):
+    server.manage(
+        "shell",
+        "-v0",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.create_user('victim', password='right-password-123')",
+    )
+    page = browser.new_context().new_page()
+    page.goto(f"{server.url}/accounts/login/")
+    for password in ["guess"] * 5 + ["right-password-123"]:  # LOGIN_FAILURE_LIMIT is 5
+        page.fill("#id_username", "victim")
+        page.fill("#id_password", password)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+    message = page.locator("#locked-out")
+    assert message.is_visible() and "blocked for 15 minutes" in message.text_content()
+    assert page.url.endswith("/accounts/login/")  # the right password did not get in
+    assert page.locator("#id_password").is_visible()
+    page.context.close()
+
+
 def _serve_once(html: str) -> tuple[str, ThreadingHTTPServer]:
     """A page on another port of 127.0.0.1, as any other local service could serve."""
 

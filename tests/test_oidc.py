@@ -142,10 +142,16 @@ def test_sso_button_redirects_to_the_provider_and_its_callback_signs_in(tmp_path
                 "OIDC_CLIENT_SECRET": "chat-secret",
                 "OIDC_PROVIDER_NAME": "Example ID",
                 "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",  # never contacted here
+                "LOGIN_FAILURE_LIMIT": "2",
             },
         ).start()
         try:
             with httpx.Client(base_url=server.url, timeout=10) as browser:
+                # Password guesses lock "carol" out of password logins (django-axes) ...
+                for _ in range(2):
+                    page = browser.get("/accounts/login/")
+                    guessed = browser.post("/accounts/login/", data=password_form(page.text))
+                # ... but not out of single sign-on: the identity provider vouches for her.
                 page = browser.get("/accounts/login/?next=/")
                 assert "Log in with Example ID" in page.text
                 action = re.search(r'<form method="post" action="([^"]+)" class="sso">', page.text)
@@ -164,6 +170,7 @@ def test_sso_button_redirects_to_the_provider_and_its_callback_signs_in(tmp_path
                 _, refused = sso_round_trip(browser, page.text)
         finally:
             server.stop()
+    assert guessed.status_code == 429 and 'id="locked-out"' in guessed.text
     assert response.status_code == 302
     location = urlsplit(response.headers["location"])
     query = parse_qs(location.query)
@@ -185,6 +192,12 @@ def test_sso_button_redirects_to_the_provider_and_its_callback_signs_in(tmp_path
     assert locked.status_code == 302 and locked.headers["location"].startswith("/accounts/login/")
     assert refused.status_code == 302 and refused.headers["location"].endswith("/inactive/")
     assert len(idp.token_forms) == 2
+
+
+def password_form(login_page: str) -> dict[str, str]:
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page)
+    assert token
+    return {"csrfmiddlewaretoken": token.group(1), "username": "carol", "password": "guess"}
 
 
 def sso_round_trip(browser: httpx.Client, login_page: str) -> tuple[httpx.Response, httpx.Response]:
