@@ -157,7 +157,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         reset = (
             frames.composer_reset_frame(settings.CHAT_MAX_MESSAGE_CHARS) if reset_composer else ""
         )
-        self._queue(reset + frames.composer_error_frame(""))
+        self._queue(reset + frames.composer_error_frame(plan.budget_warning))
 
     def _error(self, message: str) -> None:
         self._queue(frames.composer_error_frame(message))

@@ -16,6 +16,7 @@ from chat.tools import hosted
 from chat.turns.replay import answer_input
 from chat.turns.snapshot import TurnSnapshot
 from chat.turns.state import TokenUsage
+from chat.usage import budgets
 from chat.usage.ledger import record_usage
 
 
@@ -33,6 +34,7 @@ class TurnPlan:
     model: str
     input: list[dict[str, Any]]
     hosted_tools: tuple[str, ...] = ()  # chat/tools/hosted.py: what this turn may use
+    budget_warning: str = ""  # from 80 % of a monthly budget (chat/usage/budgets.py)
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,13 @@ def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) 
         if any(status in Message.LIVE_STATUSES for _, _, status, _ in rows):
             raise TurnRejected("A reply is still being written in this conversation.")
         history = history_input(rows)
+    try:
+        warning = budgets.check(user_id=user.pk, conversation_id=conversation_id)
+    except budgets.OverBudget as exc:
+        raise TurnRejected(str(exc)) from exc
     history.append({"role": "user", "content": text})
     tools = tuple(hosted.enabled(_tools_off(conversation_id))) if hosted.offered() else ()
-    return TurnPlan(user.pk, conversation_id, text, model, history, tools)
+    return TurnPlan(user.pk, conversation_id, text, model, history, tools, warning)
 
 
 def _tools_off(conversation_id: int | None) -> list[str]:

@@ -53,6 +53,7 @@ MATRIX: dict[str, tuple[str, tuple]] = {
     "share_conversation":    ("POST", (LOGIN, OWN, "404", "404", "403", "403", LOGIN)),
     "generated_image":       ("GET",  (LOGIN, "200", "404", "404", "200", "200", LOGIN)),
     "conversation_tools":    ("POST", (LOGIN, OWN, "404", "404", "403", "403", LOGIN)),
+    "my_usage":              ("GET",  (LOGIN, "200", "200", "200", "200", "200", LOGIN)),
     "healthz":               ("GET",  ("200",) * 7),
     "readyz":                ("GET",  ("200",) * 7),
     "invite":                ("GET",  ("200",) * 7),

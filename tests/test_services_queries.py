@@ -179,7 +179,7 @@ def test_statements_a_turn_sends(user):
     Message.objects.create(conversation=conversation, role="user", text="q1")
     with CaptureQueriesContext(connection) as captured:
         turn = plan(user, conversation.pk)
-    assert len(statements(captured)) == 1
+    assert len(statements(captured)) == 2  # SELECT history, SELECT budgets (none: no more)
     with CaptureQueriesContext(connection) as captured:
         started = services.start_turn(plan=turn, lease_owner="me")
     assert len(statements(captured)) == 3  # UPDATE conversation, SELECT live, INSERT 2 rows
@@ -196,7 +196,7 @@ def test_statements_a_turn_sends(user):
     assert len(statements(captured)) == 6
     with CaptureQueriesContext(connection) as captured:
         services.start_turn(plan=plan(user, None), lease_owner="me")
-    assert len(statements(captured)) == 2  # INSERT conversation, INSERT 2 rows
+    assert len(statements(captured)) == 3  # SELECT budgets, INSERT conversation, INSERT 2 rows
 
 
 @pytest.mark.django_db

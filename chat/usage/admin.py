@@ -2,7 +2,9 @@
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import path
 
+from chat.usage import views
 from chat.usage.models import Budget, ModelPrice, UsageRecord
 
 
@@ -27,6 +29,11 @@ class UsageRecordAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = False
     show_full_result_count = False  # a count(*) over millions of rows per page view is waste
+    change_list_template = "admin/chat/usagerecord/change_list.html"  # links to the report
+
+    def get_urls(self):
+        report = self.admin_site.admin_view(views.admin_report)
+        return [path("report/", report, name="chat_usagerecord_report"), *super().get_urls()]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [f.name for f in self.model._meta.fields]

@@ -10,7 +10,7 @@ for that name, the latest price in force at the row's time.
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from chat import sql
 from chat.usage.models import ModelPrice
@@ -84,4 +84,5 @@ def cost_of(price: Price | None, *, input_tokens: int, cached_tokens: int, outpu
         + cached * price.cached_input
         + output_tokens * price.output
     )
-    return (total / MILLION).quantize(Decimal("1e-9"))
+    # Half up, as PostgreSQL rounds numeric when usage_recompute stores the same sum.
+    return (total / MILLION).quantize(Decimal("1e-9"), rounding=ROUND_HALF_UP)

@@ -61,6 +61,8 @@ class Command(BaseCommand):
         except services.TurnRejected as exc:
             self.stderr.write(str(exc))
             sys.exit(EXIT_REJECTED)
+        if plan.budget_warning:
+            self.stderr.write(plan.budget_warning)
         if endpoint.uses_local_model():
             self.stderr.write(
                 "Answering with the small local model SmolLM2-135M (no OPENAI_API_KEY set); "
