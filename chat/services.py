@@ -210,9 +210,10 @@ def finish_turn(
     lease_owner: str | None = None,
     requested_model: str = "",
 ) -> Message:
-    """Store the final answer and its usage row (chat/usage/ledger.py) together, once: only
-    while the answer is still live (and, given `lease_owner`, still that runner's). An answer already ended (a
-    second end, the sweeper, another runner) is returned as stored, with no second usage row."""
+    """Store the final answer and its usage rows (chat/usage/ledger.py) together, once: only
+    while the answer is still live (and, given `lease_owner`, still that runner's). An answer
+    already ended (a second end, the sweeper, another runner) is returned as stored, with no
+    second usage row."""
     values = {
         **_message_fields(snapshot),
         "status": snapshot.status,
