@@ -1,0 +1,194 @@
+"""Hosted tools in Chromium, as a person watches them: a human label while each runs, then
+its result, in every tab watching, and the same once after a reload."""
+
+import os
+
+import pytest
+
+from tests import fake_upstream as fake
+from tests import hosted_streams as synth
+from tests.conftest import REQUIRE_BROWSER, require
+from tests.live_server import PASSWORD, LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+CHROMIUM = "/usr/bin/chromium"
+ANSWER = ".message.assistant:last-of-type"
+CSP_SPY = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}", required=REQUIRE_BROWSER)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def module_upstream():
+    with fake.FakeUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def server(module_upstream, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("live")
+    live = LiveServer(
+        tmp,
+        {
+            "OPENAI_BASE_URL": module_upstream.base_url,
+            "OPENAI_API_KEY": "k",
+            "CHAT_FLUSH_INTERVAL_MS": "30",
+            "MEDIA_ROOT": str(tmp / "media"),
+        },
+    ).start()
+    live.manage(
+        "shell", "-v0", "-c",
+        f"from django.contrib.auth.models import User; User.objects.create_user('stranger', password='{PASSWORD}')",
+    )  # fmt: skip
+    yield live
+    live.stop()
+
+
+def login(browser, server, username: str = "tester"):
+    context = browser.new_context()
+    context.add_init_script(CSP_SPY)
+    page = context.new_page()
+    page.goto(f"{server.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}/c/*/")
+    return page
+
+
+def new_conversation(page):
+    page.click("button.new-conversation")
+    page.wait_for_load_state()
+    page.wait_for_function("() => !document.querySelector('.message')")
+
+
+def second_tab(page):
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.wait_for_load_state()
+    return other
+
+
+def ask(page, text: str):
+    page.fill("#composer-input", text)
+    page.press("#composer-input", "Enter")
+
+
+def wait_status(page, status: str, timeout: float = 20_000):
+    page.wait_for_selector(f"{ANSWER}.status-{status}", timeout=timeout)
+
+
+def labels(page, tool: str) -> list[str]:
+    return page.locator(f"{ANSWER} .tool-{tool} .tool-label").all_text_contents()
+
+
+def test_web_search_is_labelled_live_in_two_tabs_then_shows_sources_once(
+    browser, server, module_upstream
+):
+    module_upstream.enqueue(fake.jsonl_file("gpt5_nano_web_search.jsonl", delay=0.06))
+    first = login(browser, server)
+    new_conversation(first)
+    second = second_tab(first)
+    ask(first, "What is on in Berlin today?")
+    for tab in (first, second):
+        tab.wait_for_selector(
+            f"{ANSWER} .tool-web_search_call.running .tool-label:text('Searching the web…')"
+        )
+    for tab in (first, second):
+        wait_status(tab, "completed")
+    first.reload()
+    wait_status(first, "completed")
+    for tab in (first, second):
+        assert labels(tab, "web_search_call") == ["Searched the web"] * 4
+        links = tab.locator(f"{ANSWER} .sources a").evaluate_all("els => els.map(e => e.href)")
+        assert links and all(link.startswith(("https://", "http://")) for link in links)
+        assert tab.locator(f"{ANSWER} .tool-detail").count() >= 1  # the queries
+        assert tab.evaluate("() => window.__csp") == []
+    first.context.close()
+
+
+def test_an_image_previews_while_drawn_then_is_stored_and_shown_only_to_who_may_see_it(
+    browser, server, module_upstream
+):
+    module_upstream.enqueue(fake.events(synth.image_generation(), delay=0.25))
+    first = login(browser, server)
+    new_conversation(first)
+    second = second_tab(first)
+    ask(first, "Draw a dot")
+    for tab in (first, second):
+        tab.wait_for_selector(f"{ANSWER} .generated-image.preview img[src^='data:image/png']")
+        assert "Drawing an image…" in tab.text_content(f"{ANSWER} .tool-image_generation_call")
+    for tab in (first, second):
+        wait_status(tab, "completed")
+    first.reload()
+    wait_status(first, "completed")
+    sources = set()
+    for tab in (first, second):
+        img = tab.locator(f"{ANSWER} .generated-image img")
+        assert img.count() == 1
+        tab.wait_for_function(
+            f'() => document.querySelector("{ANSWER} .generated-image img").naturalWidth === 1'
+        )
+        sources.add(img.get_attribute("src"))
+        assert labels(tab, "image_generation_call") == ["Generated an image"]
+        assert tab.evaluate("() => window.__csp") == []
+    (src,) = sources
+    assert src.startswith("/images/")
+    stranger = login(browser, server, "stranger")
+    assert stranger.goto(f"{server.url}{src}").status == 404
+    stranger.context.close()
+    first.context.close()
+
+
+KINDS = [  # (stream, item type, label while it runs, label when done, a piece of its result)
+    (synth.code_interpreter, "code_interpreter_call", "Running code…", "Ran code", "45"),
+    (synth.file_search, "file_search_call", "Searching files…", "Searched files", "policy.pdf"),
+    (synth.mcp_call, "mcp_call", "Calling a tool…", "Called a tool", "htmx gives <i>HTML</i>"),
+    (synth.shell_call, "shell_call", "Running a command…", "Ran a command", "$ ls -la /tmp"),
+]
+
+
+def test_code_files_mcp_and_shell_each_run_labelled_then_show_results_after_reload(
+    browser, server, module_upstream
+):
+    page = login(browser, server)
+    new_conversation(page)
+    for stream, tool, running, done, result in KINDS:
+        module_upstream.enqueue(fake.events(stream(), delay=0.3))
+        ask(page, f"Use {tool}")
+        page.wait_for_selector(f"{ANSWER} .tool-{tool}.running .tool-label:text('{running}')")
+        wait_status(page, "completed")
+        assert labels(page, tool) == [done]
+        assert result in page.text_content(f"{ANSWER} .tool-{tool}")
+    module_upstream.enqueue(fake.events(synth.refusal(), delay=0.05))
+    ask(page, "Something I should not")
+    page.wait_for_selector(f"{ANSWER} .refusal")
+    wait_status(page, "completed")
+    assert page.text_content(f"{ANSWER} .refusal") == "I can't help with that."
+    page.reload()
+    wait_status(page, "completed")
+    for _, tool, _, done, result in KINDS:
+        items = page.locator(f".tool-{tool}")
+        assert items.count() == 1
+        assert done in items.text_content() and result in items.text_content()
+    assert page.locator(".refusal").count() == 1
+    assert page.locator(".tool-shell_call .tool-output").text_content() == "total 0\n<b>x</b>\n"
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.evaluate("() => window.__csp") == []
+    page.context.close()
