@@ -10,6 +10,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from accounts.models import Invite, Membership, ReviewLog, Role, Team
+from chat import revocation
 
 User = get_user_model()
 
@@ -156,7 +157,9 @@ class AccountAdmin(UserAdmin):
 
     @admin.action(description="Deactivate the selected accounts (their sessions stop working)")
     def deactivate(self, request, queryset) -> None:
-        count = queryset.exclude(pk=request.user.pk).update(is_active=False)
+        ids = list(queryset.exclude(pk=request.user.pk).values_list("pk", flat=True))
+        count = User.objects.filter(pk__in=ids).update(is_active=False)
+        revocation.access_changed(users=ids)  # their open tabs are closed
         messages.success(request, f"Deactivated {count} account(s).")
         if queryset.filter(pk=request.user.pk).exists():
             messages.warning(request, "Your own account was left active.")

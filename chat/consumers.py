@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import close_old_connections
 from pydantic import ValidationError
 
@@ -29,6 +30,7 @@ CLOSE_FORBIDDEN = 4403
 T = TypeVar("T")
 SERVER_SEND = "chat.server_send"  # scope key: the server's send, set by chat.routing.KeepServerSend
 READ_ONLY = "This conversation is read only: you can follow it, but not send, stop or retry."
+REVOKED = "You no longer have access to this conversation, so it stopped updating here."
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
@@ -54,6 +56,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.floor: float = 0
         self._pending: list[str] = []
         self._waiter: asyncio.Future[None] | None = None
+        self._recheck: asyncio.Task[None] | None = None
+        self.revoked = False
         await self.accept()
         self.writer = asyncio.create_task(self._write_frames())
         await lifecycle.start_services()  # started with the server already, if it could
@@ -72,8 +76,31 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "writer"):
             return
+        if not self.revoked:
+            registry().detach(self.conversation_id, self)
+        self.writer.cancel()
+
+    # --- access withdrawn while open (chat/revocation.py) ---
+    def recheck(self) -> None:
+        if not self.revoked and (self._recheck is None or self._recheck.done()):
+            self._recheck = asyncio.create_task(self._check_access())
+
+    async def _check_access(self) -> None:
+        access = await _access_now(self.user_id, self.conversation_id)
+        if access is not None:
+            self.read_only = access.read_only
+            return
+        # Out of the relay at once (no await before): not one more frame reaches this socket.
+        self.revoked = True
         registry().detach(self.conversation_id, self)
         self.writer.cancel()
+        self._pending.clear()
+        send = self.scope.get(SERVER_SEND) or self.base_send
+        notice = frames.turn_controls_frame(live=False, read_only=True)
+        await send(
+            {"type": "websocket.send", "text": notice + frames.composer_error_frame(REVOKED)}
+        )
+        await self.close(code=CLOSE_FORBIDDEN)
 
     # --- frames out ---
     def deliver(self, seq: int, html: str) -> None:
@@ -127,7 +154,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             self._error(_explain(exc))
             return
         if isinstance(command, Stop):
-            if not await registry().cancel_anywhere(self.conversation_id):
+            if await _access_now(self.user_id, self.conversation_id) is None:
+                self._error(REVOKED)  # access withdrawn a moment ago; the notice is under way
+            elif not await registry().cancel_anywhere(self.conversation_id):
                 self._error("There is no answer being written to stop.")
         elif isinstance(command, Send):
             await self._start(command.message, reset_composer=True)
@@ -192,6 +221,19 @@ def _may_use(user: Any, conversation_id: int) -> permissions.Access | None:
     if conversation is None:
         return None
     return permissions.open_conversation(user, conversation, via=ReviewLog.Via.SOCKET)
+
+
+@_in_db_thread
+def _access_now(user_id: int, conversation_id: int) -> permissions.Access | None:
+    """Access as it stands now, the account read afresh (a socket's user object is as it
+    was at connect). Reviews are not logged again: the socket's was at connect."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if user is None or conversation is None or not permissions.can_view(user, conversation):
+        return None
+    writes = permissions.can_write(user, conversation)
+    review = permissions.is_review(user, conversation)
+    return permissions.Access(read_only=not writes, review=review, shared=not writes and not review)
 
 
 @sync_to_async

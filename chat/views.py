@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import ReviewLog
-from chat import permissions
+from chat import permissions, revocation
 from chat.forms import ShareForm
 from chat.models import Conversation, Message
 from chat.presenters import message_view
@@ -98,6 +98,7 @@ def share_conversation(request: HttpRequest, conversation_id: int) -> HttpRespon
     if not permissions.can_share(request.user, convo, team):
         return HttpResponseForbidden("You can only share with a team you belong to.")
     Conversation.objects.filter(pk=convo.pk).update(shared_with=team)
+    revocation.access_changed(conversations=[convo.pk])  # open tabs of the old team re-check
     return redirect("conversation", convo.pk)
 
 

@@ -7,7 +7,8 @@ groups: `watch.<id>`, joined by every process with local sockets on that convers
 - a turn starts: the runner's process tells `watch.<id>` (`turn_started`, with the new rows);
 - a process with sockets asks `turn.<id>` for a snapshot (`watch`); the runner's process
   answers it directly (`snapshot`) and from then on sends it every frame (`frame`);
-- Stop from anywhere: `cancel` to `turn.<id>`.
+- Stop from anywhere: `cancel` to `turn.<id>`;
+- access withdrawn anywhere: `access_changed` to the `access` group, which every process joins.
 
 So a frame costs a channel-layer message only per watching process, never per delta, and
 nothing at all when every watcher sits in the runner's process.
@@ -72,7 +73,19 @@ class Ended(_Msg):
     viewer_html: str | None = None  # for read-only viewers, when it differs
 
 
-AnyMessage = TurnStarted | Watch | Snapshot | Frame | Unwatch | Cancel | Ended
+class AccessChanged(BaseModel):
+    """Access may have been withdrawn (unshared, deactivated, removed from a team): every
+    process re-checks its sockets on these conversations and of these people."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["access_changed"] = "access_changed"
+    conversations: list[int] = Field(default_factory=list, max_length=10_000)
+    users: list[int] = Field(default_factory=list, max_length=10_000)
+    origin: str = ""  # the sending process's channel: it has re-checked its own sockets
+
+
+AnyMessage = TurnStarted | Watch | Snapshot | Frame | Unwatch | Cancel | Ended | AccessChanged
+ACCESS_GROUP = "access"  # joined by every process
 Message = Annotated[AnyMessage, Field(discriminator="kind")]
 _adapter: TypeAdapter[AnyMessage] = TypeAdapter(Message)
 
@@ -105,6 +118,7 @@ class Bridge:
 
     async def start(self) -> None:
         self.channel = await self.layer.new_channel("proc.")
+        self.join(ACCESS_GROUP)
         self._listener = asyncio.create_task(self._listen(), name="bridge-listener")
         self._sender = asyncio.create_task(self._send_all(), name="bridge-sender")
         self._ready.set()
@@ -136,11 +150,11 @@ class Bridge:
                 log.exception("bridge message %s failed", message.kind)
 
     # Every outgoing call goes through one queue and one sender task: frames keep their order.
-    def send(self, channel: str, message: _Msg) -> None:
-        self._outbox.put_nowait(("send", channel, _wire(message)))
+    def send(self, channel: str, message: BaseModel) -> None:
+        self._outbox.put_nowait(("send", channel, wire_body(message)))
 
-    def group_send(self, group: str, message: _Msg) -> None:
-        self._outbox.put_nowait(("group_send", group, _wire(message)))
+    def group_send(self, group: str, message: BaseModel) -> None:
+        self._outbox.put_nowait(("group_send", group, wire_body(message)))
 
     def join(self, group: str) -> None:
         self._outbox.put_nowait(("group_add", group, None))
@@ -168,5 +182,5 @@ class Bridge:
                 task.cancel()
 
 
-def _wire(message: _Msg) -> dict:
+def wire_body(message: BaseModel) -> dict:
     return {"type": "bridge", "body": message.model_dump()}

@@ -30,6 +30,9 @@ class Watcher(Protocol):
     def deliver_snapshot(self, seq: int, html: str) -> None:
         """Render a snapshot and take its seq as the new floor."""
 
+    def recheck(self) -> None:
+        """Access may have been withdrawn: check it again (and close if it was)."""
+
 
 class Relay(Protocol):
     """What a live turn needs of the process's registry (chat/turns/registry.py)."""

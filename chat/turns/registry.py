@@ -31,6 +31,7 @@ class TurnRegistry:
         self.accepting = True
         self._started = False
         self._background: list[asyncio.Task] = []
+        self.loop: asyncio.AbstractEventLoop | None = None  # set once started
 
     async def ensure_started(self) -> None:
         """Join the channel layer once, inside this process's event loop. The process's other
@@ -38,6 +39,7 @@ class TurnRegistry:
         if self._started:
             return
         self._started = True
+        self.loop = asyncio.get_running_loop()
         if wire.crosses_processes():
             self.bridge = wire.Bridge(self.on_bridge_message)
             await self.bridge.start()
@@ -96,7 +98,29 @@ class TurnRegistry:
             watcher.deliver(0, html)  # seq 0: not part of any turn's sequence, never dropped
 
     # --- the channel layer side ---
-    def on_bridge_message(self, message: wire._Msg) -> None:
+    # --- access withdrawn while sockets are open ---
+    def access_changed(self, *, conversations: list[int], users: list[int]) -> None:
+        """Re-check the sockets here that it may concern, then tell every other process."""
+        origin = (self.bridge.channel or "") if self.bridge is not None else ""
+        notice = wire.AccessChanged(conversations=conversations, users=users, origin=origin)
+        self.recheck_access(notice)
+        if self.bridge is not None:
+            self.bridge.group_send(wire.ACCESS_GROUP, notice)
+
+    def recheck_access(self, notice: wire.AccessChanged) -> None:
+        concerned: set[Watcher] = set()
+        for conversation_id in notice.conversations:
+            concerned.update(self.watchers.get(conversation_id, ()))
+        for user_id in notice.users:
+            concerned.update(self.user_watchers.get(user_id, ()))
+        for watcher in concerned:
+            watcher.recheck()
+
+    def on_bridge_message(self, message: wire.AnyMessage) -> None:
+        if isinstance(message, wire.AccessChanged):
+            if self.bridge is None or message.origin != self.bridge.channel:
+                self.recheck_access(message)
+            return
         conversation_id = message.conversation
         turn = self.turns.get(conversation_id)
         if isinstance(message, wire.Watch):
