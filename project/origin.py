@@ -47,13 +47,20 @@ def _is_secure(scope: dict) -> bool:
     return False
 
 
+def _allowed_hosts() -> list[str]:
+    """ALLOWED_HOSTS as Django applies it to HTTP (with its DEBUG defaults when empty)."""
+    if settings.ALLOWED_HOSTS or not settings.DEBUG:
+        return settings.ALLOWED_HOSTS
+    return [".localhost", "127.0.0.1", "[::1]"]
+
+
 def own_origin(scope: dict) -> Origin | None:
     """The origin the socket was opened on, if its Host is one this site answers to."""
     host = _header(scope, b"host")
     if not host:
         return None
     domain, _port = split_domain_port(host)
-    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+    if not domain or not validate_host(domain, _allowed_hosts()):
         return None
     scheme = "https" if _is_secure(scope) else "http"
     return parse_origin(f"{scheme}://{host}")

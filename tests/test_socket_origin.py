@@ -50,6 +50,14 @@ def test_a_socket_without_origin_or_with_a_foreign_host_is_refused():
     assert not origin_allowed({"type": "websocket", "headers": [(b"origin", b"http://x")]})
 
 
+def test_with_debug_and_no_allowed_hosts_django_s_local_defaults_apply(settings):
+    settings.ALLOWED_HOSTS, settings.DEBUG = [], True
+    assert origin_allowed(scope("http://localhost:8000", host="localhost:8000"))
+    assert not origin_allowed(scope("http://chat.example.com", host="chat.example.com"))
+    settings.DEBUG = False
+    assert not origin_allowed(scope("http://localhost:8000", host="localhost:8000"))
+
+
 def test_plain_http_page_cannot_drive_the_https_site(settings):
     settings.ALLOWED_HOSTS = ["chat.example.com"]
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
