@@ -72,11 +72,15 @@ def test_an_image_in_an_answer_is_a_link_that_is_never_fetched(browser, server, 
     module_upstream.enqueue(fake.text_stream(f"Here: ![a chart]({pixel}) done.", delay=0.01))
     page, problems = watched_page(browser, server)
     new_conversation(page)
+    watcher = page.context.new_page()  # a second tab on the same conversation
+    watcher.goto(page.url)
+    watcher.wait_for_load_state()
     ask(page, "Draw")
-    wait_status(page, "completed")
-    link = page.locator(f"{ANSWER} a.image-link")
-    assert link.get_attribute("href") == pixel and link.text_content() == "Image: a chart"
-    assert page.locator(f"{ANSWER} img").count() == 0
+    for tab in (page, watcher):
+        wait_status(tab, "completed")
+        link = tab.locator(f"{ANSWER} a.image-link")
+        assert link.get_attribute("href") == pixel and link.text_content() == "Image: a chart"
+        assert tab.locator(f"{ANSWER} img").count() == 0
     page.reload()
     wait_status(page, "completed")
     assert page.locator(f"{ANSWER} a.image-link").count() == 1
