@@ -72,6 +72,17 @@ def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) 
     return TurnPlan(user.pk, conversation_id, text, model, history, tools, warning)
 
 
+def resume_plan(*, message: Message) -> TurnPlan:
+    """The plan of a turn taken over after its runner died: the history before the answer is
+    its input again, as a resumed turn may go on to another tool round."""
+    conversation_id = message.conversation_id
+    rows = Message.objects.filter(conversation_id=conversation_id, id__lt=message.pk)
+    history = history_input(list(rows.values_list("role", "text", "status", "items")))
+    tools = tuple(hosted.enabled(_tools_off(conversation_id))) if hosted.offered() else ()
+    owner_id = message.conversation.owner_id
+    return TurnPlan(owner_id, conversation_id, "", message.model, history, tools)
+
+
 def _tools_off(conversation_id: int | None) -> list[str]:
     """The hosted tools a conversation switched off (read only when some are offered)."""
     if conversation_id is None:
@@ -126,7 +137,7 @@ def history_input(rows: list[tuple[Any, Any, Any, Any]]) -> list[dict[str, Any]]
             if text:
                 items.append({"role": "user", "content": text})
         elif role is not None:
-            answer = sql.from_db(Message, "items", stored) if stored else []
+            answer = sql.from_db(Message, "items", stored) if isinstance(stored, str) else stored
             items.extend(
                 answer_input(
                     answer or [], text=text or "", status=status, reasoning=not settings.CHAT_STORE

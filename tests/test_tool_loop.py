@@ -2,13 +2,26 @@
 A round that ends in function calls is answered by our tools and the next round streams on
 into the same message, with a usage row per round."""
 
-import pytest
+import asyncio
 
+import orjson
+import pytest
+from asgiref.sync import sync_to_async
+
+from chat import services
 from chat.models import Message
+from chat.turns import endpoint
+from chat.turns.items import Item
+from chat.turns.runner import Resume, TurnRunner
+from chat.turns.snapshot import snapshot_of
+from chat.turns.state import TurnState
+from chat.upstream.client import close_shared_client
+from chat.upstream.events import parse_event
 from tests import fake_upstream as fake
 from tests import tool_kit
-from tests.fake_streams import answer_with_outputs, outputs_of, tool_call_stream
-from tests.test_runner import run_turn, stored
+from tests.fake_streams import _tool_events, answer_with_outputs, outputs_of, tool_call_stream
+from tests.test_round_state import text_round
+from tests.test_runner import Recorder, run_turn, stored
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -157,3 +170,93 @@ async def test_without_function_tools_calls_are_kept_and_not_answered(upstream, 
     assert message.status == "completed" and len(posts(upstream)) == 1
     assert "tools" not in posts(upstream)[0]
     assert types(message) == ["function_call"]
+
+
+async def test_stop_in_round_two_keeps_round_one_and_bills_both(upstream, user):
+    upstream.enqueue(
+        tool_call_stream([("calculator", {"expression": "6*7"})], usage=(30, 12)),
+        fake.text_stream("word " * 400, chunk=5, delay=0.01),
+    )
+    recorder = Recorder()
+    plan = await sync_to_async(services.plan_turn)(
+        user=user, conversation_id=None, text="go", model="m"
+    )
+    runner = TurnRunner(plan=plan, config=await endpoint.upstream_config(), publisher=recorder)
+    task = asyncio.create_task(runner.run())
+    await recorder.wait_for_text(20)
+    runner.cancel()
+    await task
+    await close_shared_client()
+    message, usage = await stored(runner)
+    assert message.status == "cancelled"
+    assert types(message) == ["function_call", "function_call_output", "message"]
+    assert message.text.startswith("word") and len(message.text) < len("word " * 400)
+    assert len(message.rounds) == 2
+    rows = {r.response_id: r for r in usage}
+    first, second = (rows[r["response_id"]] for r in message.rounds)
+    assert (first.input_tokens, first.output_tokens, first.estimated) == (30, 12, False)
+    assert second.estimated and second.output_tokens == -(-len(message.text) // 4)
+    assert second.status == "cancelled" and first.status == "completed"
+
+
+async def test_stop_while_the_tools_run_asks_for_no_second_round(upstream, user, settings):
+    settings.CHAT_TOOL_TIMEOUT = 30.0
+    upstream.enqueue(tool_call_stream([("hang", {})]))
+    plan = await sync_to_async(services.plan_turn)(
+        user=user, conversation_id=None, text="go", model="m"
+    )
+    recorder = Recorder()
+    runner = TurnRunner(plan=plan, config=await endpoint.upstream_config(), publisher=recorder)
+    task = asyncio.create_task(runner.run())
+    while not any(i.type == "function_call" for i in runner.state.items) or runner.tool_rounds:
+        recorder.event.clear()
+        await asyncio.wait_for(recorder.event.wait(), 5)
+    await asyncio.sleep(0)  # the runner is now waiting on the tool
+    runner.cancel()
+    await asyncio.wait_for(task, 5)
+    await close_shared_client()
+    message, usage = await stored(runner)
+    assert message.status == "cancelled" and len(posts(upstream)) == 1
+    assert types(message) == ["function_call"] and len(usage) == 1
+
+
+async def test_a_background_turn_resumes_in_round_two(upstream, user, settings):
+    """A runner died mid round 2 (its checkpoint is all there is): another takes over."""
+    plan = await sync_to_async(services.plan_turn)(
+        user=user, conversation_id=None, text="6*7?", model="m"
+    )
+    started = await sync_to_async(services.start_turn)(plan=plan, lease_owner="dead")
+    state = TurnState()
+    for event in _tool_events([("calculator", {"expression": "6*7"})], "", (20, 5)):
+        state.apply(parse_event(orjson.dumps(event)))
+    call = state.items[-1]
+    state.add_item(Item(type="function_call_output", call_id=call.call_id, output="42"))
+    state.begin_round()
+    round_two = text_round("resp_bg_r2", "The answer is 42.")
+    for event in round_two[:2]:  # created, item added: seq 0 and 1 were seen and saved
+        state.apply(parse_event(orjson.dumps(event)))
+    state.background = True
+    await sync_to_async(services.checkpoint_turn)(
+        message_id=started.assistant_message_id, snapshot=snapshot_of(state), lease_owner="dead"
+    )
+    upstream.enqueue(fake.events(round_two))  # GET /responses/resp_bg_r2?starting_after=1
+    message = await sync_to_async(Message.objects.select_related("conversation").get)(
+        pk=started.assistant_message_id
+    )
+    resume = Resume(
+        message_id=message.pk, conversation_id=message.conversation_id, lease_owner="dead",
+        response_id=message.response_id, last_seq=message.last_seq, items=message.items,
+        model=message.model, first_event_at=None, first_token_at=None, rounds=message.rounds,
+    )  # fmt: skip
+    resumed_plan = await sync_to_async(services.resume_plan)(message=message)
+    assert resumed_plan.input == [{"role": "user", "content": "6*7?"}]
+    runner = TurnRunner(plan=resumed_plan, config=await endpoint.upstream_config(), resume=resume)
+    await runner.run()
+    await close_shared_client()
+    final, usage = await stored(runner)
+    get = [r for r in upstream.requests if r["method"] == "GET"][0]
+    assert "resp_bg_r2" in get["path"] and get["query"]["starting_after"] == "1"
+    assert final.status == "completed" and final.text == "The answer is 42."
+    assert types(final) == ["function_call", "function_call_output", "message"]
+    assert [r["response_id"] for r in final.rounds][1] == "resp_bg_r2"
+    assert sorted((r.input_tokens, r.estimated) for r in usage) == [(3, False), (20, False)]

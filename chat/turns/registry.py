@@ -11,6 +11,7 @@ from collections import defaultdict
 
 from asgiref.sync import sync_to_async
 
+from chat import services
 from chat.models import Message
 from chat.services import StartedTurn, TurnPlan, TurnRejected
 from chat.turns import bridge as wire
@@ -194,7 +195,9 @@ class TurnRegistry:
         conversation_id = message.conversation_id
         if conversation_id in self.turns:
             return
-        plan = TurnPlan(message.conversation.owner_id, conversation_id, "", message.model, [])
+        plan = await sync_to_async(services.resume_plan)(message=message)
+        if conversation_id in self.turns:
+            return  # taken while the history was read
         turn = LiveTurn(self, plan, conversation_id)
         turn.message_id = message.pk
         turn.rendered_items = len(message.items or [])

@@ -111,6 +111,7 @@ class TurnRunner:
         self._checkpoint: asyncio.Task[Any] | None = None
         self.tools = enabled_tools()
         self.tool_rounds = 0
+        self._answering = False  # the tools of a round are running
 
     # --- control ---
     def cancel(self, *, interrupt: bool = False) -> bool:
@@ -146,7 +147,8 @@ class TurnRunner:
             await self._stream()
         except asyncio.CancelledError:
             cancelled = True
-            if self._write_failed is None and not self.state.is_final:
+            # Between rounds the state says `completed` (its last round did), not the turn.
+            if self._write_failed is None and (not self.state.is_final or self._answering):
                 if self._interrupt:
                     self.state.interrupt()
                 else:
@@ -251,7 +253,9 @@ class TurnRunner:
     async def _answer(self, calls: list[Call]) -> None:
         """Run the calls concurrently; each answer is shown at once as an item of its own."""
         context = ToolContext(self.plan.user_id, self._conversation_id())
+        self._answering = True
         answers = await answer_calls(calls, tools=self.tools, context=context)
+        self._answering = False
         names = {call.call_id: call.name for call in calls}
         for answer in answers:
             self.state.add_item(_output_item(answer, names.get(answer.call_id)))
