@@ -1,0 +1,103 @@
+"""A tool round in Chromium: a person watches the reasoning summary, the tool call and its
+result stream in two tabs, reloads one in the middle of round 2, and sees it all once."""
+
+import pytest
+
+from tests import fake_upstream as fake
+from tests.fake_streams import outputs_of, tool_call_stream
+from tests.live_server import LiveServer
+from tests.test_browser import (
+    ANSWER,
+    answer_text,
+    ask,
+    browser,
+    login,
+    new_conversation,
+    wait_status,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+__all__ = ["browser"]  # the Chromium fixture, shared with test_browser
+COUNT = "".join(f"{i:03d} " for i in range(150))
+
+
+@pytest.fixture(scope="module")
+def tools_upstream():
+    with fake.FakeUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def server(tools_upstream, tmp_path_factory):
+    live = LiveServer(
+        tmp_path_factory.mktemp("live-tools"),
+        {
+            "OPENAI_BASE_URL": tools_upstream.base_url,
+            "OPENAI_API_KEY": "k",
+            "CHAT_MODEL": "gpt-5-mini",
+            "CHAT_TOOLS": "chat.tools.calculator.TOOL,chat.tools.clock.TOOL",
+        },
+    ).start()
+    yield live
+    live.stop()
+
+
+def counting_answer() -> fake.Reply:
+    def build(body: dict) -> fake.Reply:
+        return fake.text_stream(f"It is {outputs_of(body)['calculator']}. {COUNT}", delay=0.012)
+
+    return fake.respond(build)
+
+
+def count(page, selector: str) -> int:
+    return page.eval_on_selector_all(f"{ANSWER} {selector}", "els => els.length")
+
+
+def text_of(page, selector: str) -> str:
+    return page.eval_on_selector(f"{ANSWER} {selector}", "el => el.textContent")
+
+
+def wait_for_text(page, selector: str, needle: str) -> None:
+    page.wait_for_function(
+        "([s, n]) => [...document.querySelectorAll(s)].some(e => e.textContent.includes(n))",
+        arg=[f"{ANSWER} {selector}", needle],
+        timeout=15_000,
+    )
+
+
+def test_a_tool_round_streams_live_and_survives_a_reload_once(browser, server, tools_upstream):
+    summary = "The person wants a product, so I will use the calculator for it."
+    tools_upstream.enqueue(
+        tool_call_stream([("calculator", {"expression": "6 * 7"})], summary=summary, delay=0.03),
+        counting_answer(),
+    )
+    page = login(browser, server)
+    new_conversation(page)
+    other = page.context.new_page()  # a second tab watching the same conversation
+    other.goto(page.url)
+    other.wait_for_load_state()
+    ask(page, "What is 6 times 7?")
+    for tab in (page, other):
+        wait_for_text(tab, ".item-reasoning .summary", "calculator for it")
+        wait_for_text(tab, ".item-tool_call", "calculator")
+        wait_for_text(tab, ".item-tool_output .tool-result", "42")
+        wait_for_text(tab, ".answer-text", "It is 42. 000")
+    assert count(page, ".badge-streaming") == 1  # reloaded in the middle of round 2
+    page.reload()
+    wait_status(page, "completed")
+    wait_status(other, "completed")
+    for tab in (page, other):
+        assert count(tab, ".item-reasoning") == 1 and count(tab, ".item-tool_call") == 1
+        assert count(tab, ".item-tool_output") == 1 and count(tab, ".answer-text") == 1
+        assert summary in text_of(tab, ".item-reasoning .summary")
+        assert '"6 * 7"' in text_of(tab, ".item-tool_call .arguments")
+        assert text_of(tab, ".item-tool_output .tool-result").strip() == "42"
+        assert answer_text(tab).strip() == f"It is 42. {COUNT}".strip()
+    other.reload()  # and as stored
+    wait_status(other, "completed")
+    assert count(other, ".item-tool_output") == 1
+    assert summary in text_of(other, ".item-reasoning .summary")
+    sent = [r["json"] for r in tools_upstream.requests if r["method"] == "POST"]
+    assert sent[0]["reasoning"] == {"summary": "auto"}
+    assert [t["name"] for t in sent[0]["tools"]] == ["calculator", "current_time"]
+    page.context.close()
