@@ -33,9 +33,11 @@ class Recorder:
             await asyncio.wait_for(self.event.wait(), 5)
 
 
-async def run_turn(user, text="hi", conversation_id=None, publisher=None, **kwargs) -> TurnRunner:
+async def run_turn(
+    user, text="hi", conversation_id=None, publisher=None, model="test-model", **kwargs
+) -> TurnRunner:
     plan = await sync_to_async(services.plan_turn)(
-        user=user, conversation_id=conversation_id, text=text, model="test-model"
+        user=user, conversation_id=conversation_id, text=text, model=model
     )
     runner = TurnRunner(
         plan=plan, config=await endpoint.upstream_config(), publisher=publisher, **kwargs
