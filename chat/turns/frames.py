@@ -28,7 +28,7 @@ def oob(html: str, how: str = "true") -> str:
 def delta_frame(message_id: int, state: TurnState, changes: Changes, rendered_items: int) -> str:
     """What changed since the last frame: appended text, changed items, the status line."""
     out: list[str] = []
-    if changes.items or changes.status:
+    if changes.items or changes.status or changes.warnings:
         live = live_message_view(message_id, _light_snapshot(state), "")
     for position in sorted(changes.items):
         if position >= len(state.items):
@@ -44,6 +44,7 @@ def delta_frame(message_id: int, state: TurnState, changes: Changes, rendered_it
         out.append(f'<span hx-swap-oob="beforeend:#{target}">{escape(text)}</span>')
     if changes.status:
         out.append(oob(partial("status_badge", {"message": live})))
+    if changes.status or changes.warnings:
         out.append(oob(partial("error_box", {"message": live})))
     return "".join(out)
 

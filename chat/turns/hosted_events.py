@@ -64,8 +64,8 @@ _DECODE_CHUNK = 64 * 1024  # base64 characters decoded at a time (a multiple of 
 
 def apply_progress(state: "TurnState", event: "StreamEvent") -> bool:
     position = state.find_item(event)
-    if position is None:
-        return False
+    if position is None or state.items[position].status == PROGRESS[event.type]:
+        return False  # a repeated status is no change (and no frame)
     state.items[position].status = PROGRESS[event.type]
     state.mark_changed(position)
     return True
@@ -77,6 +77,8 @@ def apply_shell(state: "TurnState", event: "StreamEvent") -> bool:
     if index is None or not 0 <= index < MAX_COMMANDS:
         return False
     position = state.imply_item(event, "shell_call")
+    if position is None:  # past the limit on items (chat/turns/bounds.py)
+        return False
     raw = state.items[position].raw
     if event.type.startswith("response.shell_call_command."):
         _shell_command(raw, index, event)
@@ -125,6 +127,8 @@ def apply_partial_image(state: "TurnState", event: "StreamEvent") -> bool:
     if decoded is None:
         return False
     position = state.imply_item(event, "image_generation_call")
+    if position is None:
+        return False
     item = state.items[position]
     item.preview = f"data:{decoded[1]};base64,{''.join(data.split())}"
     item.status = "generating"

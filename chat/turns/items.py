@@ -3,6 +3,16 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
+
+from chat.turns.bounds import (
+    MAX_ANNOTATIONS,
+    MAX_ID_CHARS,
+    MAX_JSON_BYTES,
+    MAX_PARTS,
+    MAX_RAW_BYTES,
+    pad,
+)
 from chat.turns.hosted_events import bounded
 
 # Where streamed text goes inside an item, by the delta event's type.
@@ -80,8 +90,54 @@ class Item:
     def text_of(self, kind: str) -> str:
         return "".join(p.text for p in self.parts if p.kind == kind)
 
-    def update_from(self, data: dict[str, Any]) -> None:
-        """Take what an `output_item.added/.done` or terminal `output[]` entry says."""
+    def get_text(self, name: str, index: int) -> str:
+        """The text a delta of field `name` (DELTA_FIELDS) at `index` goes to; the slot is made
+        if missing (the index is bounded already: see bounds.Guard.slot)."""
+        if name in LIST_FIELDS:
+            values = getattr(self, name)
+            pad(values, index, str)
+            return values[index]
+        if name in ("text", "refusal"):
+            kind = "output_text" if name == "text" else "refusal"
+            pad(self.parts, index, lambda: Part(kind=kind))
+            return self.parts[index].text
+        return getattr(self, name)
+
+    def set_text(self, name: str, index: int, value: str) -> None:
+        if name in LIST_FIELDS:
+            getattr(self, name)[index] = value
+        elif name in ("text", "refusal"):
+            self.parts[index].text = value
+        else:
+            setattr(self, name, value)
+
+    def size(self) -> int:
+        """Characters of text held (what bounds.MAX_CHARS counts)."""
+        return (
+            sum(len(p.text) for p in self.parts)
+            + sum(map(len, self.summary))
+            + sum(map(len, self.reasoning))
+            + len(self.arguments)
+            + len(self.input)
+            + len(self.code)
+        )
+
+    def clip(self, limit: int) -> None:
+        """Cut the text so that size() <= limit, keeping what came first."""
+        room = limit
+        for part in self.parts:
+            part.text = part.text[: max(room, 0)]
+            room -= len(part.text)
+        for values in (self.summary, self.reasoning):
+            values[:] = [v[: max(room, 0)] for v in values]
+            room -= sum(map(len, values))
+        for key in ("arguments", "input", "code"):
+            setattr(self, key, getattr(self, key)[: max(room, 0)])
+            room -= len(getattr(self, key))
+
+    def update_from(self, data: dict[str, Any]) -> bool:
+        """Take what an `output_item.added/.done` or terminal `output[]` entry says;
+        True when something had to be left out (too many parts, too large)."""
         self.id = _str(data.get("id")) or self.id
         self.status = _str(data.get("status")) or self.status
         self.name = _str(data.get("name")) or self.name
@@ -90,12 +146,15 @@ class Item:
             value = data.get(key)
             if isinstance(value, str) and value:
                 setattr(self, key, value)
-        if isinstance(data.get("content"), list) and self.type == "message":
-            parts = [_part_from(p) for p in data["content"] if isinstance(p, dict)]
+        cut = False
+        content = data.get("content")
+        if isinstance(content, list) and self.type == "message":
+            cut = len(content) > MAX_PARTS
+            parts = [_part_from(p) for p in content[:MAX_PARTS] if isinstance(p, dict)]
             if parts:
                 self.parts = parts
         if self.type == "reasoning":
-            self._reasoning_from(data)
+            cut = self._reasoning_from(data) or cut
             secret = data.get("encrypted_content")
             if isinstance(secret, str) and len(secret) <= MAX_ENCRYPTED_CHARS:
                 self.encrypted_content = secret
@@ -105,14 +164,21 @@ class Item:
             {k: v for k, v in data.items() if k != "content"} if self.type == "message" else data
         )
         self.raw = _merged_raw(self.raw, extra)
+        if json_size(self.raw) > MAX_RAW_BYTES:
+            self.raw, cut = _small_fields(self.raw), True
+        return cut
 
-    def _reasoning_from(self, data: dict[str, Any]) -> None:
-        summary = [s.get("text", "") for s in data.get("summary") or [] if isinstance(s, dict)]
-        if summary:
-            self.summary = summary
-        content = [c.get("text", "") for c in data.get("content") or [] if isinstance(c, dict)]
-        if content:
-            self.reasoning = content
+    def _reasoning_from(self, data: dict[str, Any]) -> bool:
+        cut = False
+        for key, target in (("summary", "summary"), ("content", "reasoning")):
+            entries = data.get(key)
+            if not isinstance(entries, list):
+                continue
+            cut = cut or len(entries) > MAX_PARTS
+            texts = [_text(e.get("text")) for e in entries[:MAX_PARTS] if isinstance(e, dict)]
+            if texts:
+                setattr(self, target, texts)
+        return cut
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,18 +208,54 @@ def merge_raw(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def new_item(data: dict[str, Any], output_index: int | None) -> Item:
+    return build_item(data, output_index)[0]
+
+
+def build_item(data: dict[str, Any], output_index: int | None) -> tuple[Item, bool]:
+    """A new item and whether something had to be left out of it (see update_from)."""
     item = Item(type=_str(data.get("type")) or "unknown", output_index=output_index)
-    item.update_from(data)
-    return item
+    return item, item.update_from(data)
 
 
 def _part_from(data: dict[str, Any]) -> Part:
     kind = _str(data.get("type")) or "output_text"
     if kind == "refusal":
-        return Part(kind=kind, text=_str(data.get("refusal")) or "")
-    annotations = [a for a in data.get("annotations") or [] if isinstance(a, dict)]
-    return Part(kind=kind, text=_str(data.get("text")) or "", annotations=annotations)
+        return Part(kind=kind, text=_text(data.get("refusal")))
+    annotations = data.get("annotations")
+    kept = [
+        a
+        for a in (annotations if isinstance(annotations, list) else [])[:MAX_ANNOTATIONS]
+        if annotation_ok(a)
+    ]
+    return Part(kind=kind, text=_text(data.get("text")), annotations=kept)
+
+
+def annotation_ok(value: Any) -> bool:
+    return isinstance(value, dict) and json_size(value) <= MAX_JSON_BYTES
+
+
+def json_size(value: Any) -> int:
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:  # not JSON at all (cannot come from orjson.loads, but never raise)
+        return MAX_RAW_BYTES + 1
+
+
+def _small_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """What is left to show of an item whose fields are too large to keep: the short ones."""
+    return {
+        str(k)[:MAX_ID_CHARS]: v
+        for k, v in list(raw.items())[:64]
+        if v is None
+        or isinstance(v, bool | int | float)
+        or (isinstance(v, str) and len(v) <= MAX_ID_CHARS)
+    }
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    """A short string (an id, a name, a status); anything else reads as missing."""
+    return value[:MAX_ID_CHARS] if isinstance(value, str) else None

@@ -13,20 +13,21 @@ replaces only the items from `round_start` on.
 """
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from chat.turns import hosted_events
+from chat.turns import bounds, hosted_events, parts
+from chat.turns.bounds import MAX_ITEMS, Guard, short
 from chat.turns.items import (
     DELTA_FIELDS,
     DONE_FIELDS,
     IMPLIED_ITEM_TYPE,
     LIST_FIELDS,
     Item,
-    Part,
+    build_item,
     merge_raw,
-    new_item,
 )
+from chat.turns.tokens import TokenUsage, usage_from
 from chat.upstream.events import MALFORMED, StreamEvent
 
 QUEUED, STREAMING, COMPLETED, INCOMPLETE, FAILED, CANCELLED, INTERRUPTED = (
@@ -60,18 +61,9 @@ HANDLED_TYPES = frozenset(
     {*DELTA_FIELDS, *DONE_FIELDS, *LIFECYCLE, *TERMINAL_STATUS, *STRUCTURE, MALFORMED}
     | hosted_events.HANDLED
 )
+MAX_SEQ = 2**31 - 1  # sequence numbers are stored in a 32-bit column
 log = logging.getLogger(__name__)
 _logged_unknown: set[str] = set()  # unknown event types already logged by this process
-
-
-@dataclass
-class TokenUsage:
-    input_tokens: int = 0
-    cached_tokens: int = 0
-    cache_write_tokens: int | None = None  # only some servers report it
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    total_tokens: int = 0
 
 
 @dataclass
@@ -82,9 +74,10 @@ class Changes:
     appended: dict[tuple[int, str, int], str] = field(default_factory=dict)
     items: set[int] = field(default_factory=set)  # items to render whole (new or replaced)
     status: bool = False  # status, usage, error or model changed
+    warnings: bool = False  # a warning was added or counted
 
     def __bool__(self) -> bool:
-        return bool(self.appended or self.items or self.status)
+        return bool(self.appended or self.items or self.status or self.warnings)
 
 
 class TurnState:
@@ -101,7 +94,7 @@ class TurnState:
         self.background = False
         self.last_seq: int | None = None
         self.events = 0
-        self.warnings: list[str] = []
+        self.guard = Guard()  # every index, count and size from upstream is checked here
         # Final images by item position, decoded and checked; the runner stores them.
         self.images: dict[int, tuple[bytes, str]] = {}
         self.rounds: list[dict[str, Any]] = []  # the finished rounds (round_record())
@@ -129,8 +122,9 @@ class TurnState:
         *finished, current = rounds or [{"start": 0}]
         state.rounds = [dict(r) for r in finished]
         state.round_start = min(int(current.get("start") or 0), len(items))
-        for data in items:
+        for data in items[:MAX_ITEMS]:
             state._add(Item.from_dict(data))  # indexes only the current round's items
+        state.guard.chars = sum(item.size() for item in state.items)
         state.status, state.response_id, state.model = status, response_id, model
         state.last_seq, state.background = last_seq, background
         state._changes = Changes()
@@ -151,10 +145,12 @@ class TurnState:
     def all_rounds(self) -> list[dict[str, Any]]:
         return [*self.rounds, self.round_record()]
 
-    def add_item(self, item: Item) -> int:
-        """An item made on our side between rounds (a tool's output), shown like the others."""
+    def add_item(self, item: Item) -> int | None:
+        """An item made on our side between rounds (a tool's output), shown like the others;
+        None past the limit on items (bounds.MAX_ITEMS), with a warning."""
         position = self._add(item)
-        self._changes.items.add(position)
+        if position is not None:
+            self._changes.items.add(position)
         return position
 
     def begin_round(self) -> None:
@@ -181,20 +177,30 @@ class TurnState:
         return "\n\n".join(t for t in texts if t)
 
     @property
+    def warnings(self) -> list[str]:
+        """Bounded, whatever the number of bad events (one line per kind, with a count)."""
+        return self.guard.notes.lines()
+
+    @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
     def take_changes(self) -> Changes:
         changes, self._changes = self._changes, Changes()
+        changes.warnings = self.guard.take_changed()
         for key in [k for k in changes.appended if k[0] in changes.items]:
             del changes.appended[key]  # the whole item is re-rendered anyway
         return changes
 
     # --- applying events ---
     def apply(self, event: StreamEvent) -> bool:
-        """Fold one event in; True when it is structural and should be flushed at once."""
+        """Fold one event in; True when it added an item or changed the status, which is
+        flushed at once (a bounded number of times a turn: MAX_ITEMS + the statuses). All
+        else (text, changed items, warnings, no-ops) waits for the next coalesced frame, so
+        a flood of any kind of event costs at most one frame per flush interval."""
+        items, status = len(self.items), self.status
         seq = event.sequence_number
-        if seq is not None:
+        if seq is not None and 0 <= seq <= MAX_SEQ:  # out of range reads as absent
             if self.last_seq is not None and seq <= self.last_seq:
                 return False
             self.last_seq = seq
@@ -202,10 +208,18 @@ class TurnState:
         self._round_events += 1
         if self.status == QUEUED:
             self._set_status(STREAMING)
+            status = None  # the first event goes out at once
+        index = event.output_index
+        if index is not None and not self.guard.output_index_ok(index, self._round_items()):
+            return status is None
         kind = event.type
         if kind in DELTA_FIELDS:
             self._append(event, DELTA_FIELDS[kind])
-            return False
+            return False  # text: coalesced (the runner sends the first token at once)
+        self._dispatch(event, kind)
+        return len(self.items) != items or self.status != status
+
+    def _dispatch(self, event: StreamEvent, kind: str) -> None:
         if kind in DONE_FIELDS:
             self._replace(event, *DONE_FIELDS[kind])
         elif kind in LIFECYCLE or kind in TERMINAL_STATUS:
@@ -213,32 +227,28 @@ class TurnState:
         elif kind == "response.output_item.added" or kind == "response.output_item.done":
             self._item_event(event)
         elif kind in ("response.content_part.added", "response.content_part.done"):
-            self._content_part(event)
+            parts.content_part(self, event)
         elif kind in (
             "response.reasoning_summary_part.added",
             "response.reasoning_summary_part.done",
         ):
-            self._summary_part(event)
+            parts.summary_part(self, event)
         elif kind == "response.output_text.annotation.added":
-            self._annotation(event)
+            parts.annotation(self, event)
         elif kind == "error":
             self._error(event)
         elif kind in hosted_events.PROGRESS:
-            return hosted_events.apply_progress(self, event)
+            hosted_events.apply_progress(self, event)
         elif kind in hosted_events.SHELL_EVENTS:
-            return hosted_events.apply_shell(self, event)
+            hosted_events.apply_shell(self, event)
         elif kind == hosted_events.PARTIAL_IMAGE:
-            return hosted_events.apply_partial_image(self, event)
+            hosted_events.apply_partial_image(self, event)
         elif kind in hosted_events.IGNORED:
-            return False
+            pass
         elif kind == MALFORMED:
-            self.warnings.append(
-                f"Skipped a malformed event from the model server: {event.message}"
-            )
-            self._changes.status = True
+            self.guard.warn(bounds.MALFORMED, str(event.message))
         else:
             self._unknown(event)
-        return True
 
     def fail(self, code: str, message: str) -> None:
         """End the turn as failed for a reason found on our side (timeout, broken stream)."""
@@ -249,7 +259,7 @@ class TurnState:
     def stop_early(self, reason: str, warning: str) -> None:
         """End as incomplete for a reason of ours (the tool-round limit)."""
         self.incomplete_reason = reason
-        self.warnings.append(warning)
+        self.guard.warn("stopped", warning)
         self._set_status(INCOMPLETE)
 
     def cancel(self) -> None:
@@ -262,10 +272,12 @@ class TurnState:
     def _lifecycle(self, event: StreamEvent) -> None:
         response = event.response
         if response is not None:
-            self.response_id = response.id or self.response_id
-            self.model = response.model or self.model
+            seen = (self.response_id, self.model, self.background)
+            self.response_id = short(response.id) or self.response_id
+            self.model = short(response.model) or self.model
             self.background = bool(response.background) or self.background
-        self._changes.status = True
+            if (self.response_id, self.model, self.background) != seen:
+                self._changes.status = True
         if event.type not in TERMINAL_STATUS:
             return
         if response is not None:
@@ -274,15 +286,16 @@ class TurnState:
 
     def _take_terminal(self, response: Any) -> None:
         if response.usage is not None:
-            self.usage = _usage(response.usage)
+            self.usage = usage_from(response.usage)
             self.raw_usage = response.usage.model_dump(exclude_none=True)
         if response.error is not None:
-            self.error_code = response.error.code or self.error_code
-            self.error_message = response.error.message or self.error_message
+            self.error_code = short(response.error.code) or self.error_code
+            self.error_message = bounds.message(response.error.message) or self.error_message
         if response.incomplete_details:
-            self.incomplete_reason = response.incomplete_details.get("reason")
+            self.incomplete_reason = short(response.incomplete_details.get("reason"))
         if response.output:
             self._rebuild(response.output)
+        self._changes.status = True
 
     def _rebuild(self, output: list[dict[str, Any]]) -> None:
         """The terminal `output` is the final truth (ids may differ from the stream's) for
@@ -292,17 +305,24 @@ class TurnState:
         del self.items[start:]
         self._by_index, self._by_id = {}, {}
         self.images = {p: image for p, image in old_images.items() if p < start}
-        for index, data in enumerate(output):
+        self.guard.chars = sum(item.size() for item in self.items)
+        if len(output) > MAX_ITEMS:
+            self.guard.warn(bounds.COUNT, f"{len(output):,} output items")
+        for index, data in enumerate(output[:MAX_ITEMS]):
             if isinstance(data, dict):
-                self._take_image(self._add(new_item(data, index)), data)
+                position = self._take_item(data, index)
+                if position is not None:
+                    self._take_image(position, data)
         for offset, previous in enumerate(old):
             # Keep what only the stream carried (e.g. llama.cpp's output lacks reasoning).
             position = start + offset
             if position >= len(self.items) or self.items[position].type != previous.type:
                 continue
             current = self.items[position]
+            size = current.size()
             current.summary = current.summary or previous.summary
             current.reasoning = current.reasoning or previous.reasoning
+            self.guard.grew(current, size)
             if current.type == previous.type != "message":
                 current.raw = merge_raw(previous.raw, current.raw)  # e.g. streamed commands
             if position in old_images and position not in self.images:
@@ -313,12 +333,20 @@ class TurnState:
         data = event.item or {}
         position = self._find(event)
         if position is None:
-            position = self._add(new_item(data, event.output_index))
-        else:
-            self.items[position].update_from(data)
-            self._index(position)
+            position = self._take_item(data, event.output_index)
+            if position is not None:
+                self._take_image(position, data)
+                self._changes.items.add(position)
+            return
+        item = self.items[position]
+        before, size = replace(item), item.size()  # shallow: update_from replaces, not mutates
+        if item.update_from(data):
+            self.guard.warn(bounds.SIZE, "an output item")
+        self.guard.grew(item, size)
+        self._index(position)
         self._take_image(position, data)
-        self._changes.items.add(position)
+        if item != before:
+            self._changes.items.add(position)
 
     def _take_image(self, position: int, data: dict[str, Any]) -> None:
         if position in self.images:
@@ -327,49 +355,22 @@ class TurnState:
         if image is not None:
             self.images[position] = image
 
-    def _content_part(self, event: StreamEvent) -> None:
-        position = self._find_or_imply(event, "message")
-        item = self.items[position]
-        part = event.part or {}
-        kind = part.get("type") if isinstance(part.get("type"), str) else "output_text"
-        if kind == "reasoning_text":
-            self._set_slot(item.reasoning, event.content_index, part.get("text") or "", event.type)
-        else:
-            index = _slot(item.parts, event.content_index, event.type.endswith(".added"))
-            while len(item.parts) <= index:
-                item.parts.append(Part(kind=kind))
-            if event.type.endswith(".done"):
-                text = part.get("refusal") if kind == "refusal" else part.get("text")
-                if isinstance(text, str):
-                    item.parts[index].text = text
-                item.parts[index].kind = kind
-        self._changes.items.add(position)
-
-    def _summary_part(self, event: StreamEvent) -> None:
-        position = self._find_or_imply(event, "reasoning")
-        part = event.part or {}
-        text = part.get("text") if isinstance(part.get("text"), str) else ""
-        self._set_slot(self.items[position].summary, event.summary_index, text, event.type)
-        self._changes.items.add(position)
-
     def _append(self, event: StreamEvent, name: str) -> None:
         delta = event.delta
         if not isinstance(delta, str) or not delta:
             return
         position = self._find_or_imply(event, IMPLIED_ITEM_TYPE[name])
+        if position is None:
+            return
         item = self.items[position]
         index = self._field_index(item, name, event)
-        if name in LIST_FIELDS:
-            values = getattr(item, name)
-            while len(values) <= index:
-                values.append("")
-            values[index] += delta
-        elif name in ("text", "refusal"):
-            while len(item.parts) <= index:
-                item.parts.append(Part(kind="output_text" if name == "text" else "refusal"))
-            item.parts[index].text += delta
-        else:
-            setattr(item, name, getattr(item, name) + delta)
+        if index is None:
+            return
+        old = item.get_text(name, index)
+        delta = self.guard.take(0, delta)
+        if not delta:
+            return
+        item.set_text(name, index, old + delta)
         key = (position, name, index)
         self._changes.appended[key] = self._changes.appended.get(key, "") + delta
 
@@ -378,41 +379,24 @@ class TurnState:
         if not isinstance(value, str):
             return
         position = self._find_or_imply(event, IMPLIED_ITEM_TYPE[name])
+        if position is None:
+            return
         item = self.items[position]
         index = self._field_index(item, name, event)
-        if name in LIST_FIELDS:
-            values = getattr(item, name)
-            while len(values) <= index:
-                values.append("")
-            changed = values[index] != value
-            values[index] = value
-        elif name in ("text", "refusal"):
-            while len(item.parts) <= index:
-                item.parts.append(Part(kind="output_text" if name == "text" else "refusal"))
-            changed = item.parts[index].text != value
-            item.parts[index].text = value
-        else:
-            changed = getattr(item, name) != value
-            setattr(item, name, value)
-        if changed:
-            self._changes.items.add(position)
-
-    def _annotation(self, event: StreamEvent) -> None:
-        if event.annotation is None:
+        if index is None:
             return
-        position = self._find_or_imply(event, "message")
-        item = self.items[position]
-        index = _slot(item.parts, event.content_index, False)
-        while len(item.parts) <= index:
-            item.parts.append(Part())
-        item.parts[index].annotations.append(event.annotation)
-        self._changes.items.add(position)
+        old = item.get_text(name, index)
+        value = self.guard.take(len(old), value)
+        item.set_text(name, index, value)
+        if old != value:
+            self._changes.items.add(position)
 
     def _error(self, event: StreamEvent) -> None:
         info = event.error_info()
-        self.error_code = info.code or "error"
-        self.error_message = info.message
-        self._changes.status = True
+        error = (short(info.code) or "error", bounds.message(info.message))
+        if error != (self.error_code, self.error_message):
+            self.error_code, self.error_message = error
+            self._changes.status = True
 
     def _unknown(self, event: StreamEvent) -> None:
         """A type newer than this code: logged once, kept raw on its item, never fatal."""
@@ -433,14 +417,15 @@ class TurnState:
             and step.isidentifier()
             and step not in ("added", "delta", "done")
         ):
-            item.status = step[:40]
-            self._changes.items.add(position)
+            if item.status != step[:40]:
+                item.status = step[:40]
+                self._changes.items.add(position)
 
     # --- used by chat/turns/hosted_events.py ---
     def find_item(self, event: StreamEvent) -> int | None:
         return self._find(event)
 
-    def imply_item(self, event: StreamEvent, item_type: str) -> int:
+    def imply_item(self, event: StreamEvent, item_type: str) -> int | None:
         return self._find_or_imply(event, item_type)
 
     def mark_changed(self, position: int) -> None:
@@ -457,15 +442,33 @@ class TurnState:
                 return len(self.items) - 1  # no address at all: arrival order, in this round
         return None
 
-    def _find_or_imply(self, event: StreamEvent, item_type: str) -> int:
+    def _find_or_imply(self, event: StreamEvent, item_type: str) -> int | None:
         position = self._find(event)
         if position is None:
-            item = Item(type=item_type, id=event.item_id, output_index=event.output_index)
+            item = Item(type=item_type, id=short(event.item_id), output_index=event.output_index)
             position = self._add(item)
-            self._changes.items.add(position)
+            if position is not None:
+                self._changes.items.add(position)
         return position
 
-    def _add(self, item: Item) -> int:
+    def _take_item(self, data: dict[str, Any], output_index: int | None) -> int | None:
+        """A new item from an upstream payload, within the count and size limits."""
+        if not self.guard.has_room(len(self.items)):  # before building it: it may be large
+            return None
+        item, cut = build_item(data, output_index)
+        if cut:
+            self.guard.warn(bounds.SIZE, "an output item")
+        position = self._add(item)
+        if position is not None:
+            self.guard.grew(item, 0)
+        return position
+
+    def _round_items(self) -> int:
+        return len(self.items) - self.round_start
+
+    def _add(self, item: Item) -> int | None:
+        if not self.guard.has_room(len(self.items)):
+            return None
         self.items.append(item)
         position = len(self.items) - 1
         self._index(position)
@@ -480,48 +483,15 @@ class TurnState:
         if item.id:
             self._by_id[item.id] = position
 
-    def _field_index(self, item: Item, name: str, event: StreamEvent) -> int:
+    def _field_index(self, item: Item, name: str, event: StreamEvent) -> int | None:
         explicit = event.summary_index if name == "summary" else event.content_index
-        if name == "reasoning" and explicit is None:
-            return max(len(item.reasoning) - 1, 0)
-        if explicit is not None:
-            return explicit
-        if name == "summary":
-            return max(len(item.summary) - 1, 0)
+        if name in LIST_FIELDS:
+            return self.guard.slot(getattr(item, name), explicit, False)
         if name in ("text", "refusal"):
-            return max(len(item.parts) - 1, 0)
-        return 0
-
-    def _set_slot(self, values: list[str], index: int | None, text: str, kind: str) -> None:
-        slot = _slot(values, index, kind.endswith(".added"))
-        while len(values) <= slot:
-            values.append("")
-        if kind.endswith(".done") or not values[slot]:
-            values[slot] = text or values[slot]
+            return self.guard.slot(item.parts, explicit, False)
+        return 0  # a single string (arguments, input, code): its index means nothing
 
     def _set_status(self, status: str) -> None:
         if self.status != status:
             self.status = status
             self._changes.status = True
-
-
-def _slot(values: list[Any], index: int | None, is_new: bool) -> int:
-    """The explicit index when sent; otherwise a new slot for `.added`, the last for the rest."""
-    if index is not None:
-        return index
-    if is_new:
-        return len(values)
-    return max(len(values) - 1, 0)
-
-
-def _usage(usage: Any) -> TokenUsage:
-    input_tokens = usage.input_tokens or 0
-    output_tokens = usage.output_tokens or 0
-    return TokenUsage(
-        input_tokens=input_tokens,
-        cached_tokens=usage.detail("input", "cached_tokens") or 0,
-        cache_write_tokens=usage.detail("input", "cache_write_tokens"),
-        output_tokens=output_tokens,
-        reasoning_tokens=usage.detail("output", "reasoning_tokens") or 0,
-        total_tokens=usage.total_tokens or input_tokens + output_tokens,
-    )
