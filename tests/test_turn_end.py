@@ -181,3 +181,59 @@ def test_a_runner_that_lost_its_lease_cannot_end_the_turn(user):
     )
     assert kept.status == "queued" and kept.text == ""
     assert UsageRecord.objects.count() == 0
+
+
+async def test_stop_from_two_tabs_at_once_twenty_times_while_another_person_streams(
+    upstream, user, other_user
+):
+    """Over real sockets: two tabs press Stop a few ms apart; each time both tabs end on the
+    stored text, the next message is accepted at once, and another person's answer, streaming
+    all along, arrives whole."""
+    from chat.models import Conversation
+    from chat.turns import registry as registry_module
+    from tests.relay_client import TabText, communicator, receive_until
+
+    registry_module._registry = None
+    rng = random.Random(5)
+    final = 'data-live="false"'
+    mine = await sync_to_async(Conversation.objects.create)(owner=user, title="mine")
+    theirs = await sync_to_async(Conversation.objects.create)(owner=other_user, title="theirs")
+    other_text = "".join(f"o{i:03d} " for i in range(600))
+    upstream.enqueue(fake.text_stream(other_text, chunk=5, delay=0.003))
+    other = await communicator(theirs.pk, other_user)
+    assert (await other.connect())[0]
+    await other.send_to(text_data='{"action": "send", "message": "long one"}')
+    await receive_until(other, "o001 ")
+    tabs = []
+    for _ in range(2):
+        comm = await communicator(mine.pk, user)
+        assert (await comm.connect())[0]
+        tabs.append(comm)
+    for attempt in range(TRIES):
+        upstream.enqueue(fake.text_stream("stop " * 400, chunk=5, delay=0.002))
+        await tabs[0].send_to(text_data='{"action": "send", "message": "go"}')
+        await receive_until(tabs[1], "stop stop")
+        await tabs[0].send_to(text_data='{"action": "stop"}')
+        await pause(rng.choice([0, 0.001, 0.003, 0.006]))
+        await tabs[1].send_to(text_data='{"action": "stop"}')
+        shown = [TabText(), TabText()]
+        for tab, seen in zip(tabs, shown, strict=True):
+            frames = await receive_until(tab, final, seen, wait=10)
+            assert "badge-cancelled" in frames[-1], attempt  # never back to "Writing…"
+        message = await sync_to_async(
+            lambda: Message.objects.filter(conversation=mine, role="assistant").latest("id")
+        )()
+        assert message.status == "cancelled" and message.lease_owner == "", attempt
+        assert shown[0].of(message.pk) == shown[1].of(message.pk) == message.text.strip(), attempt
+        assert await sync_to_async(UsageRecord.objects.filter(message=message).count)() == 1
+        assert not registry_module.registry().is_live(mine.pk)  # the next send is accepted
+    other_tab = TabText()
+    await receive_until(other, final, other_tab, wait=20)
+    theirs_answer = await sync_to_async(
+        lambda: Message.objects.filter(conversation=theirs, role="assistant").latest("id")
+    )()
+    assert theirs_answer.status == "completed" and theirs_answer.text == other_text
+    for comm in (*tabs, other):
+        await comm.disconnect()
+    registry_module._registry = None
+    await close_shared_client()
