@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
@@ -77,6 +78,9 @@ def build(since: date, until: date, group_by: str, *, queryset: QuerySet | None 
     if group_by in PERIODS:
         rows = rows.annotate(period=PERIODS[group_by]("created_at"))
     grouped = rows.order_by().values(*keys).annotate(**COLUMNS).order_by(*order)
+    with transaction.atomic():
+        _no_jit()
+        grouped = list(grouped)
     start, end = bounds(since, until)
     report.rows = [_row(group_by, values, start, end) for values in grouped]
     # The totals are the groups' sums (every row is in exactly one group): one scan, not two.
@@ -85,6 +89,14 @@ def build(since: date, until: date, group_by: str, *, queryset: QuerySet | None 
         for name in FIGURES
     }
     return report
+
+
+def _no_jit() -> None:
+    """PostgreSQL compiles these aggregations to machine code first (JIT): ~200 ms spent to save
+    less, on a month of a million rows. Off for this one transaction."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
 
 
 def _keys(group_by: str) -> tuple[list[str], list[str]]:
