@@ -119,7 +119,9 @@ def test_repeated_wrong_passwords_show_the_lockout_message(browser, server):
         "from django.contrib.auth.models import User; "
         "User.objects.create_user('victim', password='right-password-123')",
     )
-    page = browser.new_context().new_page()
+    context = browser.new_context()
+    context.add_init_script(WATCH_CSP)
+    page = context.new_page()
     page.goto(f"{server.url}/accounts/login/")
     for password in ["guess"] * 5 + ["right-password-123"]:  # LOGIN_FAILURE_LIMIT is 5
         page.fill("#id_username", "victim")
@@ -130,6 +132,7 @@ def test_repeated_wrong_passwords_show_the_lockout_message(browser, server):
     assert message.is_visible() and "blocked for 15 minutes" in message.text_content()
     assert page.url.endswith("/accounts/login/")  # the right password did not get in
     assert page.locator("#id_password").is_visible()
+    assert violations(page) == []  # the login page lives under the same CSP
     page.context.close()
 
 
