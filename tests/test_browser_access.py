@@ -1,0 +1,130 @@
+# ruff: noqa: F811 (pytest fixtures imported from tests/test_browser.py)
+"""In Chromium: a read-only team member never sees Stop or Retry (two tabs, and after a
+reload), and a member whose access is withdrawn while watching is told so in the page."""
+
+import re
+
+import pytest
+
+from tests import fake_upstream as fake
+from tests.live_server import PASSWORD
+from tests.test_browser import (  # noqa: F401 (fixtures)
+    ANSWER,
+    answer_text,
+    ask,
+    browser,
+    login,
+    module_upstream,
+    new_conversation,
+    server,
+    wait_status,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+
+def login_as(browser, server, username: str):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}/**")
+    return page
+
+
+def share_with_a_member(live, conversation: int, username: str) -> None:
+    live.manage(
+        "shell", "-v0", "-c",
+        "from django.contrib.auth.models import User; "
+        "from accounts.models import Team, Membership; from chat.models import Conversation; "
+        f"m, _ = User.objects.get_or_create(username='{username}'); m.set_password('{PASSWORD}'); "
+        f"m.save(); t, _ = Team.objects.get_or_create(name='team-{username}'); "
+        "Membership.objects.get_or_create(team=t, user=m); "
+        "Membership.objects.get_or_create(team=t, user=User.objects.get(username='tester')); "
+        f"Conversation.objects.filter(pk={conversation}).update(shared_with=t)",
+    )  # fmt: skip
+
+
+def conversation_of(page) -> int:
+    return int(re.search(r"/c/(\d+)/", page.url).group(1))
+
+
+def test_a_viewer_never_sees_stop_or_retry(browser, server, module_upstream):
+    text = "".join(f"v{i} " for i in range(200))
+    module_upstream.enqueue(
+        fake.text_stream("seed", delay=0),
+        fake.text_stream(text, chunk=3, delay=0.015),
+        fake.http_error(400, {"error": {"message": "bad", "type": "invalid_request_error"}}),
+    )
+    owner = login(browser, server)
+    new_conversation(owner)
+    ask(owner, "seed")  # the page has a conversation id once it has a message
+    wait_status(owner, "completed")
+    conversation = conversation_of(owner)
+    share_with_a_member(server, conversation, "viewer")
+    viewers = [login_as(browser, server, "viewer")]
+    viewers[0].goto(f"{server.url}/c/{conversation}/")
+    viewers.append(viewers[0].context.new_page())
+    viewers[1].goto(f"{server.url}/c/{conversation}/")
+    for page in viewers:
+        page.wait_for_selector("#chat[hx-ext]")
+    ask(owner, "second")
+    owner.wait_for_selector("#stop-button", timeout=10_000)
+    for page in viewers:
+        page.wait_for_selector(f"{ANSWER} .badge-streaming", timeout=10_000)
+        assert page.locator("#stop-button").count() == 0
+    viewers[0].reload()  # attaching mid-stream: the snapshot has no Stop either
+    viewers[0].wait_for_selector(f"{ANSWER} .answer-text")
+    assert viewers[0].locator("#stop-button").count() == 0
+    wait_status(owner, "completed")
+    for page in viewers:
+        wait_status(page, "completed")
+        assert answer_text(page).strip() == text.strip()
+    ask(owner, "third")
+    wait_status(owner, "failed")
+    for page in viewers:
+        wait_status(page, "failed")
+        assert page.locator("button", has_text="Retry").count() == 0
+    assert owner.locator("button", has_text="Retry").count() == 1
+    viewers[1].reload()
+    wait_status(viewers[1], "failed")
+    assert viewers[1].locator("button", has_text="Retry").count() == 0
+    owner.context.close()
+    viewers[0].context.close()
+
+
+def test_a_member_whose_share_ends_is_told_and_stops_receiving(
+    browser,
+    server,
+    module_upstream,
+):
+    text = "".join(f"r{i:03d} " for i in range(300))
+    module_upstream.enqueue(
+        fake.text_stream("seed", delay=0), fake.text_stream(text, chunk=4, delay=0.02)
+    )
+    owner = login(browser, server)
+    new_conversation(owner)
+    ask(owner, "seed")
+    wait_status(owner, "completed")
+    conversation = conversation_of(owner)
+    share_with_a_member(server, conversation, "leaver")
+    owner.reload()  # its share form now lists the team
+    member = login_as(browser, server, "leaver")
+    member.goto(f"{server.url}/c/{conversation}/")
+    member.wait_for_selector("#chat[hx-ext]")
+    ask(owner, "long one")
+    member.wait_for_function(
+        f"() => (document.querySelector('{ANSWER} .answer-text')?.textContent || '').includes('r010')"
+    )
+    owner.select_option("form.share-form select", "")  # the owner makes it private again
+    owner.click("form.share-form button[type=submit]")
+    owner.wait_for_load_state()
+    member.wait_for_selector("#composer-error:has-text('no longer have access')", timeout=10_000)
+    frozen = answer_text(member)
+    wait_status(owner, "completed", timeout=30_000)
+    assert answer_text(owner).strip() == text.strip()
+    assert answer_text(member) == frozen and len(frozen.strip()) < len(text.strip())
+    owner.context.close()
+    member.context.close()
