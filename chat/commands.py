@@ -25,7 +25,16 @@ class Retry(_Command):
     message: int  # the id of the answer to retry
 
 
-Command = Annotated[Send | Stop | Retry, Field(discriminator="action")]
-command_adapter: TypeAdapter[Send | Stop | Retry] = TypeAdapter(Command)
+class ApproveTool(_Command):
+    """Approve or deny an MCP tool request (chat/tools/approval.py)."""
+
+    action: Literal["approve_tool"]
+    message: int  # the answer holding the request
+    request: str = Field(min_length=1, max_length=200)  # the request item's id
+    approve: Literal["true", "false"]  # form values arrive as text
+
+
+Command = Annotated[Send | Stop | Retry | ApproveTool, Field(discriminator="action")]
+command_adapter: TypeAdapter[Send | Stop | Retry | ApproveTool] = TypeAdapter(Command)
 
 MAX_FRAME_BYTES = 1_100_000  # a frame larger than this is refused before parsing

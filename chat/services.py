@@ -346,6 +346,8 @@ def record_round_usage(
     records = []
     starts = [int(r.get("start") or 0) for r in snapshot.rounds] + [len(snapshot.items)]
     for number, done in enumerate(snapshot.rounds):
+        if done.get("billed"):
+            continue  # ledgered when the message first ended (it went on after an approval)
         items = snapshot.items[starts[number] : starts[number + 1]]
         usage = done.get("usage")
         last = number == len(snapshot.rounds) - 1

@@ -69,6 +69,7 @@ class HostedView:
     image_url: str = ""
     preview: str = ""
     request_id: str = ""
+    answer: str = ""  # an approval request's answer: approved | denied
 
     @property
     def label(self) -> str:
@@ -140,6 +141,8 @@ def _mcp(view: HostedView, item: dict[str, Any], raw: dict[str, Any]) -> None:
         view.outputs.append(Output("text", _text(raw.get("output"), MAX_TEXT)))
     view.error = _error_text(raw.get("error"))
     view.request_id = _text(raw.get("approval_request_id") or raw.get("id"), 200)
+    if raw.get("approval_answer") in ("approved", "denied"):
+        view.answer = raw["approval_answer"]
 
 
 def _mcp_tools(view: HostedView, item: dict[str, Any], raw: dict[str, Any]) -> None:

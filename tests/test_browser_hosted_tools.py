@@ -192,3 +192,54 @@ def test_code_files_mcp_and_shell_each_run_labelled_then_show_results_after_relo
     assert page.evaluate("() => window.__pwned") is None
     assert page.evaluate("() => window.__csp") == []
     page.context.close()
+
+
+def ledger_rows(server, message_id: int) -> int:
+    out = server.manage(
+        "shell", "-v0", "-c",
+        f"from chat.models import UsageRecord; print(UsageRecord.objects.filter(message_id={message_id}).count())",
+    )  # fmt: skip
+    return int(out.strip())
+
+
+@pytest.mark.parametrize("choice", ["approve", "deny"])
+def test_an_mcp_approval_answer_starts_the_next_round_of_the_same_answer(
+    browser, server, module_upstream, choice
+):
+    after = synth.mcp_call() if choice == "approve" else synth.refusal()
+    module_upstream.enqueue(fake.events(synth.mcp_approval_request(), delay=0.02))
+    module_upstream.enqueue(fake.events(after, delay=0.1))
+    first = login(browser, server)
+    new_conversation(first)
+    second = second_tab(first)
+    ask(first, "Ask the wiki")
+    for tab in (first, second):
+        tab.wait_for_selector(f"{ANSWER} .approval-form button.{choice}")
+        assert "deepwiki" in tab.text_content(f"{ANSWER} .approval")
+    answer_id = first.get_attribute(ANSWER, "id")
+    first.click(f"{ANSWER} .approval-form button.{choice}")
+    shown = "Approved" if choice == "approve" else "Denied"
+    result = "htmx gives <i>HTML</i>" if choice == "approve" else "I can't help with that."
+    for tab in (first, second):
+        tab.wait_for_selector(f"{ANSWER} .approval-answer:text('{shown}')")
+        tab.wait_for_function(
+            "([sel, text]) => (document.querySelector(sel)?.textContent || '').includes(text)",
+            arg=[f"#{answer_id}", result],
+        )
+        wait_status(tab, "completed")
+    sent = module_upstream.requests[-1]["json"]["input"]
+    assert sent[-1] == {
+        "type": "mcp_approval_response", "approval_request_id": "mcpr_1",
+        "approve": choice == "approve",
+    }  # fmt: skip
+    assert sent[-2]["type"] == "mcp_approval_request" and sent[-2]["id"] == "mcpr_1"
+    assert sent[0] == {"role": "user", "content": "Ask the wiki"}
+    first.reload()
+    wait_status(first, "completed")
+    for tab in (first, second):
+        assert tab.locator(".message.assistant").count() == 1  # the same answer went on
+        assert tab.locator(".approval-form").count() == 0  # answered: no buttons any more
+        assert result in tab.text_content(ANSWER)
+        assert tab.evaluate("() => window.__csp") == []
+    assert ledger_rows(server, int(answer_id[1:])) == 2  # one row per round, none twice
+    first.context.close()

@@ -8,6 +8,7 @@ it running and saving. Frames go straight to the sockets of this process; the ch
 import asyncio
 import logging
 from collections import defaultdict
+from typing import Any
 
 from asgiref.sync import sync_to_async
 
@@ -190,14 +191,23 @@ class TurnRegistry:
         turn.task = asyncio.create_task(self._run(turn), name=f"turn-{conversation_id}")
         return await asyncio.shield(turn.started)
 
-    async def resume(self, message: Message, *, lease_owner: str) -> None:
-        """Go on with a background-mode turn whose runner died (claimed by the sweeper)."""
+    async def resume(
+        self,
+        message: Message,
+        *,
+        lease_owner: str,
+        plan: TurnPlan | None = None,
+        then_input: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Go on with a background-mode turn whose runner died (claimed by the sweeper), or
+        (given `then_input`) start the next round of an ended message (chat/tools/approval.py)."""
         conversation_id = message.conversation_id
         if conversation_id in self.turns:
             return
-        plan = await sync_to_async(services.resume_plan)(message=message)
-        if conversation_id in self.turns:
-            return  # taken while the history was read
+        if plan is None:
+            plan = await sync_to_async(services.resume_plan)(message=message)
+            if conversation_id in self.turns:
+                return  # taken while the history was read
         turn = LiveTurn(self, plan, conversation_id)
         turn.message_id = message.pk
         turn.rendered_items = len(message.items or [])
@@ -206,10 +216,11 @@ class TurnRegistry:
             response_id=message.response_id, last_seq=message.last_seq, items=message.items or [],
             model=message.model, first_event_at=message.first_event_at,
             first_token_at=message.first_token_at, rounds=message.rounds or [],
+            then_input=then_input,
         )  # fmt: skip
         config = await endpoint.upstream_config()
         turn.runner = TurnRunner(plan=plan, config=config, publisher=turn, resume=resume)
-        if resume.last_seq is None:
+        if resume.last_seq is None and then_input is None:
             turn.rendered_items = 0
         self.turns[conversation_id] = turn
         seq, html, viewer_html = turn.snapshot_html()

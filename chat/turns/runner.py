@@ -61,8 +61,16 @@ class Resume:
     first_event_at: datetime | None
     first_token_at: datetime | None
     rounds: list[dict[str, Any]] = field(default_factory=list)  # as stored on the message
+    # Not a resumed stream but a new round of an ended message (an MCP approval answered):
+    # these input items go after the message's items, and a new response is requested.
+    then_input: list[dict[str, Any]] | None = None
 
     def state(self) -> TurnState:
+        if self.then_input is not None:
+            return TurnState.restore(
+                items=self.items, status="streaming", response_id=None, model=self.model,
+                last_seq=None, background=False, rounds=[*self.rounds, {"start": len(self.items)}],
+            )  # fmt: skip
         if self.last_seq is None:
             return TurnState()  # nothing numbered was kept: replay the stream from its start
         state = TurnState.restore(
@@ -194,7 +202,7 @@ class TurnRunner:
     async def _stream(self) -> None:
         """Round after round: while a round ends with function calls, answer them and ask
         again, into the same message (DESIGN: a turn is one or more rounds)."""
-        if self.resume is not None:
+        if self.resume is not None and self.resume.then_input is None:
             events = resume_stream(
                 self.resume.response_id, starting_after=self.state.last_seq, config=self.config
             )
@@ -274,6 +282,8 @@ class TurnRunner:
             if self.state.items
             else []
         )
+        if self.resume is not None and self.resume.then_input is not None:
+            earlier = self._continued_input()
         body: dict[str, Any] = {"model": self.plan.model, "input": [*self.plan.input, *earlier]}
         if self.tools:
             body["tools"] = declarations()
@@ -288,6 +298,17 @@ class TurnRunner:
             body["store"] = True
         hosted.add_to_body(body, self.plan.hosted_tools)
         return body
+
+    def _continued_input(self) -> list[dict[str, Any]]:
+        """A continued message: its items before, the approval answer, its items since."""
+        assert self.resume is not None and self.resume.then_input is not None
+        items = [i.to_dict() for i in self.state.items]
+        cut, reasoning = len(self.resume.items), not settings.CHAT_STORE
+        return [
+            *input_items(items[:cut], reasoning=reasoning),
+            *self.resume.then_input,
+            *input_items(items[cut:], reasoning=reasoning),
+        ]
 
     def _after_event(self, now: float, structural: bool) -> None:
         if structural or now - self._last_flush >= self.flush_interval:
