@@ -126,14 +126,16 @@ def test_web_search_is_labelled_live_in_two_tabs_then_shows_sources_once(
 def test_an_image_previews_while_drawn_then_is_stored_and_shown_only_to_who_may_see_it(
     browser, server, module_upstream
 ):
-    module_upstream.enqueue(fake.events(synth.image_generation(), delay=0.25))
+    module_upstream.enqueue(fake.events(synth.image_generation(), delay=0.5))
     first = login(browser, server)
     new_conversation(first)
     second = second_tab(first)
     ask(first, "Draw a dot")
     for tab in (first, second):
-        tab.wait_for_selector(f"{ANSWER} .generated-image.preview img[src^='data:image/png']")
-        assert "Drawing an image…" in tab.text_content(f"{ANSWER} .tool-image_generation_call")
+        tab.wait_for_selector(
+            f"{ANSWER} .tool-image_generation_call:has(.tool-label:text('Drawing an image…'))"
+            " .generated-image.preview img[src^='data:image/png']"
+        )
     for tab in (first, second):
         wait_status(tab, "completed")
     first.reload()
