@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 
 # A stream may end after one of these; ending before is a cut (an error frame may be the last).
 _ENDINGS = TERMINAL_TYPES | {"error"}
+# Events handed on between two turns given to the event loop. A read that finds data already
+# buffered returns without suspending, so a server sending 100 000 events at once would hold
+# the loop (and every other person's stream) for seconds; yielding every 64 events costs
+# ~0.1 µs an event and bounds a stall to 64 events' work (issue 13).
+YIELD_EVERY = 64
+# A chunk is framed at most this many bytes at a time: a server writing 10 MB at once hands us
+# chunks of megabytes, and framing one is a Python loop over all its events (0.3 s measured).
+MAX_FEED = 65_536
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
@@ -235,6 +243,7 @@ async def _read_events(
         ) from None
     watchdog, read, framer = body.watchdog, body.read, SSEFramer()
     saw_end = False
+    budget = YIELD_EVERY
     try:
         while True:
             try:
@@ -247,19 +256,25 @@ async def _read_events(
                     errors.STREAM_CUT,
                     f"The connection to the model server broke ({_describe(exc)}).",
                 ) from None
-            batch = framer.feed(chunk) if chunk else framer.close()
-            if batch:
-                if watchdog.last is None:
-                    watchdog.first_event(loop.time())
-                else:
-                    watchdog.last = loop.time()  # the whole per-event cost of the timeouts
-            for data in batch:
-                if not data or data.startswith(b"[DONE]"):
-                    continue
-                event = parse_event(data)
-                if event.type in _ENDINGS:
-                    saw_end = True
-                yield event
+            for piece in (chunk,) if len(chunk) <= MAX_FEED else _slices(chunk):
+                batch = framer.feed(piece) if piece else framer.close()
+                if batch:
+                    if watchdog.last is None:
+                        watchdog.first_event(loop.time())
+                    else:
+                        watchdog.last = loop.time()  # the whole per-event cost of the timeouts
+                for data in batch:
+                    if not data or data.startswith(b"[DONE]"):
+                        continue
+                    event = parse_event(data)
+                    if event.type in _ENDINGS:
+                        saw_end = True
+                    yield event
+                    budget -= 1
+                    if not budget:
+                        budget = YIELD_EVERY
+                        watchdog.last = loop.time()  # still working through what came
+                        await asyncio.sleep(0)  # let other streams run (see YIELD_EVERY)
             if not chunk:
                 break
     finally:
@@ -268,6 +283,10 @@ async def _read_events(
         raise UpstreamError(
             errors.STREAM_CUT, "The model server ended the stream before the answer was finished."
         )
+
+
+def _slices(chunk: bytes) -> list[bytes]:
+    return [chunk[start : start + MAX_FEED] for start in range(0, len(chunk), MAX_FEED)]
 
 
 def _timeout_message(kind: str, config: UpstreamConfig) -> str:
