@@ -47,7 +47,12 @@ def store_images(
 
 
 async def store_turn_images(state: Any, *, message_id: int, conversation_id: int) -> None:
-    """The runner's hook: store what the turn drew and put a reference on each item."""
+    """The runner's hook: store what the turn drew and put a reference on each item. A
+    preview is only for watching an image being drawn: none is kept in the stored answer."""
+    for position, item in enumerate(state.items):
+        if item.preview:
+            item.preview = ""
+            state.mark_changed(position)
     if not state.images:
         return
     images, state.images = state.images, {}

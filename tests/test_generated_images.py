@@ -63,3 +63,20 @@ def test_images_over_the_cap_or_not_images_are_refused():
     big = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 200_000).decode()
     assert decode_image(big, limit=100_000) is None
     assert decode_image(big, limit=300_000)[1] == "image/png"  # decoded a chunk at a time
+
+
+def test_a_drawing_cut_short_keeps_no_preview(upstream, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    events = synth.image_generation()
+    cut = next(i for i, e in enumerate(events) if e["type"].endswith("partial_image")) + 1
+    upstream.enqueue(fake.events(events[:cut]))  # the stream ends mid-drawing
+    out = StringIO()
+    try:
+        call_command("ask", "--json", "draw", stdout=out, stderr=StringIO())
+    except SystemExit:
+        pass
+    result = json.loads(out.getvalue().splitlines()[-1])
+    assert result["status"] == "failed"
+    stored = Message.objects.get(pk=result["message"])
+    assert stored.items[0]["type"] == "image_generation_call"
+    assert stored.items[0]["preview"] == "" and not GeneratedImage.objects.exists()
