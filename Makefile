@@ -6,7 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev chromium bench lint clean
+.PHONY: run test install install-dev chromium bench lint clean mutate
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,18 @@ chromium:
 test: $(VENV)/.dev chromium
 	$(PY) -m pytest
 
+# Mutation testing (RELIABILITY.md), never part of `make test`: slow on a small machine. Narrow it
+# with MUTANTS, e.g. make mutate MUTANTS='chat.permissions*'. Survivors: .venv/bin/mutmut results.
+MUTANTS ?=
+FIXTURES_DIR ?= $(abspath $(CURDIR)/../shared/fixtures/responses)
+$(VENV)/.mutation: $(VENV)/.dev
+	$(PIP) install ".[mutation]"
+	touch $@
+
+mutate: $(VENV)/.mutation
+	FIXTURES_DIR=$(FIXTURES_DIR) $(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
+	$(VENV)/bin/mutmut results
+
 bench: $(VENV)/.dev
 	$(PY) -m bench
 
@@ -52,4 +64,4 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff format --check chat project tests accounts
 
 clean:
-	rm -rf $(VENV) .run staticfiles
+	rm -rf $(VENV) .run staticfiles mutants
