@@ -47,6 +47,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        epoch = registry().access_epoch
         access = await _may_use(user, self.conversation_id)
         if access is None:
             await self.close(code=CLOSE_FORBIDDEN)
@@ -66,6 +67,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         latest = await _latest_answer(self.conversation_id)
         # No await from here on: a snapshot from another process can only come after attach.
         attached = registry().attach(self.conversation_id, self)
+        if registry().access_epoch != epoch:
+            self.recheck()  # access changed between our check and the attach: check again
         if attached is not None:
             self.deliver_snapshot(*attached)
         elif latest is not None:

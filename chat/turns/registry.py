@@ -34,6 +34,7 @@ class TurnRegistry:
         self._started = False
         self._background: list[asyncio.Task] = []
         self.loop: asyncio.AbstractEventLoop | None = None  # set once started
+        self.access_epoch = 0  # access notices seen so far
 
     async def ensure_started(self) -> None:
         """Join the channel layer once, inside this process's event loop. The process's other
@@ -110,6 +111,7 @@ class TurnRegistry:
             self.bridge.group_send(wire.ACCESS_GROUP, notice)
 
     def recheck_access(self, notice: wire.AccessChanged) -> None:
+        self.access_epoch += 1  # a socket checked before this but attached after re-checks
         concerned: set[Watcher] = set()
         for conversation_id in notice.conversations:
             concerned.update(self.watchers.get(conversation_id, ()))
