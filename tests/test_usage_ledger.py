@@ -15,7 +15,7 @@ from chat.turns.state import TokenUsage
 from chat.usage import prices
 from chat.usage.ledger import record_usage
 from tests import fake_upstream as fake
-from tests.fixtures import JSONL, expected
+from tests.fixtures import JSONL, NOT_RESPONSES, RAW_SSE, expected
 from tests.test_runner import run_turn
 
 
@@ -44,9 +44,9 @@ def snapshot(**usage) -> TurnSnapshot:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("name", JSONL)
+@pytest.mark.parametrize("name", [n for n in JSONL + RAW_SSE if n not in NOT_RESPONSES])
 async def test_each_recording_leaves_a_row_equal_to_its_reported_usage(upstream, user, name):
-    upstream.enqueue(fake.jsonl_file(name))
+    upstream.enqueue(fake.jsonl_file(name) if name.endswith(".jsonl") else fake.sse_file(name))
     runner = await run_turn(user)
     rows = await sync_to_async(list)(
         UsageRecord.objects.filter(message_id=runner.started.assistant_message_id)
