@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ChatConfig(AppConfig):
@@ -9,7 +10,10 @@ class ChatConfig(AppConfig):
         from django.core import checks
 
         from chat import revocation
+        from chat.history import fts
         from chat.tools.hosted import check_settings
 
         checks.register(check_settings)
         revocation.connect()  # open sockets re-check access when it changes
+        # A SQLite table rebuild drops the search triggers: put them back after every migrate.
+        post_migrate.connect(fts.after_migrate, sender=self, dispatch_uid="chat-history-fts")

@@ -24,11 +24,19 @@ class Conversation(models.Model):
         blank=True,
         related_name="shared_conversations",
     )
+    # A person named it: automatic titles (chat/history/titles.py) leave it alone.
+    title_by_person = models.BooleanField(default=False)
+    # Archived ones leave the sidebar but stay searchable and listed under History.
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-updated_at"]
+        indexes = [
+            # Keyset paging of a person's list (chat/history/listing.py): newest first.
+            models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_keyset"),
+        ]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"

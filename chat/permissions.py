@@ -10,7 +10,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Membership, Team
 from accounts.services import log_review
@@ -85,6 +85,29 @@ def shared_with(user: Any) -> QuerySet[Conversation]:
         .select_related("owner", "shared_with")
         .distinct()
     )
+
+
+def findable(user: Any) -> QuerySet[Conversation]:
+    """What a person's history and search cover: their own conversations and those shared
+    with them. Never another person's private text, not even for staff (they review from the
+    admin, one logged conversation at a time)."""
+    if not _active(user):
+        return Conversation.objects.none()
+    shared = shared_with(user).values("pk")
+    return Conversation.objects.filter(Q(owner=user) | Q(pk__in=shared))
+
+
+def watchers_of(conversation: Conversation) -> list[int]:
+    """Everyone whose open tabs may show this conversation: the owner and, when shared, the
+    members of that team."""
+    users = {conversation.owner_id}
+    if conversation.shared_with_id is not None:
+        users.update(
+            Membership.objects.filter(team_id=conversation.shared_with_id).values_list(
+                "user_id", flat=True
+            )
+        )
+    return sorted(users)
 
 
 def _active(user: Any) -> bool:
