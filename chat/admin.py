@@ -1,6 +1,7 @@
 """Admin: conversations with their messages (the usage ledger's pages: chat/usage/admin.py)."""
 
 from django.contrib import admin
+from django.urls import reverse
 from django.utils.html import format_html
 
 from chat.models import Conversation, Message
@@ -18,7 +19,10 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("id", "title", "owner", "shared_with", "created_at", "updated_at", "view")
+    list_display = (
+        "id", "title", "owner", "shared_with", "archived_at", "created_at", "updated_at", "view",
+        "details",
+    )  # fmt: skip
     list_filter = ("owner", "shared_with")
     search_fields = ("title", "messages__text")
     inlines = [MessageInline]
@@ -29,6 +33,14 @@ class ConversationAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}" target="_blank" rel="noopener">view</a>',
             conversation.get_absolute_url(),
+        )
+
+    @admin.display(description="details")
+    def details(self, conversation: Conversation) -> str:
+        """The transcript review (timings, rounds, costs); a staff member's view is logged."""
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">details</a>',
+            reverse("history:review", args=[conversation.pk]),
         )
 
 

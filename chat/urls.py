@@ -15,4 +15,5 @@ urlpatterns = [
     path("c/<int:conversation_id>/share/", views.share_conversation, name="share_conversation"),
     path("images/<int:image_id>", images.generated_image, name="generated_image"),
     path("c/<int:conversation_id>/tools/", choice.conversation_tools, name="conversation_tools"),
+    path("history/", include("chat.history.urls")),
 ]

@@ -16,11 +16,12 @@ from chat.tools import choice
 
 
 def sidebar(user, current: Conversation | None) -> list[dict]:
-    """The person's conversations, newest first; empty ones only when open."""
+    """The person's conversations, newest first; empty ones only when open; archived ones
+    are under History (chat/history/)."""
     live = Message.objects.filter(conversation=OuterRef("pk"), status__in=Message.LIVE_STATUSES)
     has_messages = Message.objects.filter(conversation=OuterRef("pk"))
     rows = (
-        Conversation.objects.filter(owner=user)
+        Conversation.objects.filter(owner=user, archived_at__isnull=True)
         .annotate(live=Exists(live), has_messages=Exists(has_messages))
         .order_by("-updated_at")[:200]
     )
@@ -33,7 +34,11 @@ def sidebar(user, current: Conversation | None) -> list[dict]:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    latest = Conversation.objects.filter(owner=request.user).order_by("-updated_at").first()
+    latest = (
+        Conversation.objects.filter(owner=request.user, archived_at__isnull=True)
+        .order_by("-updated_at")
+        .first()
+    )
     if latest is None:
         latest = Conversation.objects.create(owner=request.user)
     return redirect("conversation", latest.pk)

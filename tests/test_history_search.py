@@ -128,14 +128,18 @@ def test_keyset_pages_cover_every_hit_once(user):
 
 def test_hostile_query_and_text_are_escaped(user):
     convo = conversation(user)
-    _, answer = exchange(convo, "q", 'say <script>alert(1)</script> "quoted" <img src=x> NEAR( OR * ok')
+    _, answer = exchange(
+        convo, "q", 'say <script>alert(1)</script> "quoted" <img src=x> NEAR( OR * ok'
+    )
     page = search.search_messages(user, 'quoted" OR NEAR(*', Filters())
     assert message_ids(page) == [answer.pk]
     html = str(page.rows[0].snippet)
     assert "<mark>quoted</mark>" in html
     assert "<" not in html.replace("<mark>", "").replace("</mark>", "")
     assert search.search_messages(user, "  ***  ", Filters()).rows == []
-    assert message_ids(search.search_messages(user, "quoted", Filters(), cursor="%%%bad")) == [answer.pk]
+    assert message_ids(search.search_messages(user, "quoted", Filters(), cursor="%%%bad")) == [
+        answer.pk
+    ]
 
 
 def test_index_follows_updates_and_deletes(user):
@@ -155,5 +159,7 @@ def test_uses_the_databases_own_full_text_index():
             names = {r[0] for r in cursor.fetchall()}
             assert {"chat_message_fts", "chat_message_fts_au", "chat_conversation_fts"} <= names
         else:
-            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'message_text_search'")
+            cursor.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'message_text_search'"
+            )
             assert "gin" in cursor.fetchone()[0].lower()

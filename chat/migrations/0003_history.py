@@ -7,27 +7,26 @@ from chat.history import fts
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('chat', '0002_conversation_shared_with'),
+        ("accounts", "0001_initial"),
+        ("chat", "0002_conversation_shared_with"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='conversation',
-            name='archived_at',
+            model_name="conversation",
+            name="archived_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='title_by_person',
+            model_name="conversation",
+            name="title_by_person",
             field=models.BooleanField(default=False),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['owner', '-updated_at', '-id'], name='conversation_keyset'),
+            model_name="conversation",
+            index=models.Index(fields=["owner", "-updated_at", "-id"], name="conversation_keyset"),
         ),
         # Full-text search: FTS5 tables + triggers on SQLite, GIN indexes on PostgreSQL.
         migrations.RunPython(fts.create_indexes, fts.drop_indexes),

@@ -84,10 +84,29 @@ class AccessChanged(BaseModel):
     origin: str = ""  # the sending process's channel: it has re-checked its own sockets
 
 
-AnyMessage = TurnStarted | Watch | Snapshot | Frame | Unwatch | Cancel | Ended | AccessChanged
 ACCESS_GROUP = "access"  # joined by every process
+
+
+class ConversationEvent(_Msg):
+    """A conversation-level change (renamed, archived, deleted: chat/history/broadcast.py),
+    sent to every process; each shows it to its own sockets."""
+
+    kind: Literal["conversation_event"] = "conversation_event"
+    origin: str  # the sending process's channel: it has shown the event already
+    users: list[int] = Field(max_length=10_000)
+    watcher_html: str  # for sockets watching the conversation
+    user_html: str  # for every socket of those users (their sidebars)
+
+
+AnyMessage = (
+    TurnStarted | Watch | Snapshot | Frame | Unwatch | Cancel | Ended | AccessChanged
+    | ConversationEvent
+)  # fmt: skip
 Message = Annotated[AnyMessage, Field(discriminator="kind")]
 _adapter: TypeAdapter[AnyMessage] = TypeAdapter(Message)
+
+
+EVERY_PROCESS = "conversations"  # joined by every process: conversation-level events
 
 
 def watch_group(conversation_id: int) -> str:
@@ -119,6 +138,7 @@ class Bridge:
     async def start(self) -> None:
         self.channel = await self.layer.new_channel("proc.")
         self.join(ACCESS_GROUP)
+        self.join(EVERY_PROCESS)
         self._listener = asyncio.create_task(self._listen(), name="bridge-listener")
         self._sender = asyncio.create_task(self._send_all(), name="bridge-sender")
         self._ready.set()

@@ -100,6 +100,14 @@ class TurnRegistry:
         for watcher in list(self.user_watchers.get(user_id, ())):
             watcher.deliver(0, html)  # seq 0: not part of any turn's sequence, never dropped
 
+    def show_conversation_event(self, event: wire.ConversationEvent) -> None:
+        """A rename, archive or delete, shown in this process's tabs (seq 0: never dropped)."""
+        if event.watcher_html:
+            self.broadcast(event.conversation, 0, event.watcher_html)
+        if event.user_html:
+            for user_id in event.users:
+                self.notify_user(user_id, event.user_html)
+
     # --- the channel layer side ---
     # --- access withdrawn while sockets are open ---
     def access_changed(self, *, conversations: list[int], users: list[int]) -> None:
@@ -127,7 +135,10 @@ class TurnRegistry:
             return
         conversation_id = message.conversation
         turn = self.turns.get(conversation_id)
-        if isinstance(message, wire.Watch):
+        if isinstance(message, wire.ConversationEvent):
+            if self.bridge is None or message.origin != self.bridge.channel:
+                self.show_conversation_event(message)
+        elif isinstance(message, wire.Watch):
             if turn is not None and turn.message_id is not None and self.bridge is not None:
                 turn.remote.add(message.reply_to)
                 seq, html, viewer_html = turn.snapshot_html()

@@ -1,0 +1,174 @@
+"""Rename, archive, delete: the services, their permission checks, and the events they send."""
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.urls import reverse
+
+from chat.history import manage
+from chat.models import Conversation, Message
+from chat.turns import bridge as wire
+from chat.turns.registry import registry
+from tests.history_factories import conversation, exchange, team_with
+
+pytestmark = pytest.mark.django_db
+
+
+class Tab:
+    """A socket as the registry sees it: records what it is sent."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        self.socket_key = f"tab-{id(self)}"
+        self.floor = 0
+        self.received: list[str] = []
+
+    def deliver(self, seq: int, html: str) -> None:
+        self.received.append(html)
+
+    def deliver_snapshot(self, seq: int, html: str) -> None:
+        self.received.append(html)
+
+
+@pytest.fixture
+def tabs():
+    """Two tabs of one person attached to the process registry, detached afterwards."""
+    attached: list[tuple[int, Tab]] = []
+
+    def open_tab(user, conversation_id: int) -> Tab:
+        tab = Tab(user.pk)
+        registry().watchers[conversation_id].add(tab)
+        registry().user_watchers[user.pk].add(tab)
+        attached.append((conversation_id, tab))
+        return tab
+
+    yield open_tab
+    for conversation_id, tab in attached:
+        registry().watchers[conversation_id].discard(tab)
+        registry().user_watchers[tab.user_id].discard(tab)
+
+
+def test_rename_shows_in_every_tab_after_commit(
+    client, user, tabs, django_capture_on_commit_callbacks
+):
+    convo = conversation(user, "Old name")
+    here, elsewhere = tabs(user, convo.pk), tabs(user, conversation(user).pk)
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("history:rename", args=[convo.pk]), {"title": "  New   name "}
+        )
+    assert response.status_code == 200 and "New name" in response.content.decode()
+    convo.refresh_from_db()
+    assert convo.title == "New name" and convo.title_by_person
+    assert any('id="conversation-title"' in h and "New name" in h for h in here.received)
+    assert any(f'id="conv-{convo.pk}-name"' in h for h in elsewhere.received)
+
+
+def test_rename_escapes_the_title(client, user, tabs, django_capture_on_commit_callbacks):
+    convo = conversation(user)
+    tab = tabs(user, convo.pk)
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("history:rename", args=[convo.pk]), {"title": "<img src=x onerror=1>"})
+    assert tab.received and all("<img" not in h for h in tab.received)
+
+
+def test_rename_rejects_empty_and_long_titles_and_keeps_the_old(client, user):
+    convo = conversation(user, "Kept")
+    client.force_login(user)
+    for bad in ("   ", "x" * 201):
+        response = client.post(reverse("history:rename", args=[convo.pk]), {"title": bad})
+        assert 'id="manage-error"' in response.content.decode()
+        assert "title" in response.content.decode().lower()
+    convo.refresh_from_db()
+    assert convo.title == "Kept"
+
+
+def test_only_the_owner_manages(client, user, other_user):
+    team = team_with(user, other_user)
+    shared = conversation(other_user, "Theirs", shared_with=team)
+    private = conversation(other_user, "Private")
+    client.force_login(user)
+    for name in ("history:rename", "history:archive", "history:delete"):
+        assert client.post(reverse(name, args=[shared.pk]), {"title": "x"}).status_code == 403
+        assert client.post(reverse(name, args=[private.pk]), {"title": "x"}).status_code == 404
+    assert Conversation.objects.filter(pk__in=[shared.pk, private.pk]).count() == 2
+    assert Conversation.objects.get(pk=shared.pk).title == "Theirs"
+
+
+def test_archive_leaves_the_sidebar_and_unarchive_brings_it_back(
+    client, user, tabs, django_capture_on_commit_callbacks
+):
+    convo = conversation(user, "Trip")
+    exchange(convo, "q", "a")
+    other = conversation(user, "Other")
+    exchange(other, "q", "a")
+    tab = tabs(user, other.pk)
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("history:archive", args=[convo.pk]), {"archived": "1"})
+    convo.refresh_from_db()
+    assert convo.archived_at is not None
+    assert f'<li id="conv-{convo.pk}" hx-swap-oob="delete">' in tab.received[-1]
+    page = client.get(reverse("conversation", args=[other.pk])).content.decode()
+    assert f'id="conv-{convo.pk}"' not in page
+    listed = client.get(reverse("history:index"), {"archived": "on"}).content.decode()
+    assert "Trip" in listed
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("history:archive", args=[convo.pk]), {"archived": "0"})
+    convo.refresh_from_db()
+    assert convo.archived_at is None
+    assert 'id="conversation-list" hx-swap-oob="afterbegin"' in tab.received[-1]
+    assert (
+        f'id="conv-{convo.pk}"'
+        in client.get(reverse("conversation", args=[other.pk])).content.decode()
+    )
+
+
+def test_delete_removes_messages_and_stored_files(
+    client, user, tabs, django_capture_on_commit_callbacks, monkeypatch, settings, tmp_path
+):
+    settings.MEDIA_ROOT = str(tmp_path)
+    convo = conversation(user, "Doomed")
+    question, answer = exchange(convo, "q", "a")
+    watcher = tabs(user, convo.pk)
+    name = default_storage.save("history-test/file.txt", ContentFile(b"data"))
+    assert default_storage.exists(name)
+    # No model stores files on main yet: stand one in for what stored_files finds.
+    monkeypatch.setattr(manage, "stored_files", lambda c: [(default_storage, name)])
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("history:delete", args=[convo.pk]))
+    assert response.status_code == 204 and response["HX-Redirect"] == reverse("home")
+    assert not Conversation.objects.filter(pk=convo.pk).exists()
+    assert not Message.objects.filter(pk__in=[question.pk, answer.pk]).exists()
+    assert not default_storage.exists(name)
+    assert any('id="deleted-note"' in h for h in watcher.received)
+
+
+def test_a_live_answer_cannot_be_deleted(client, user):
+    convo = conversation(user)
+    _, answer = exchange(convo, "q", "partial", status="streaming")
+    client.force_login(user)
+    response = client.post(reverse("history:delete", args=[convo.pk]))
+    assert "stop it first" in response.content.decode()
+    assert Message.objects.filter(pk=answer.pk).exists()
+
+
+def test_events_cross_processes_through_the_bridge():
+    """Another process's event is shown here; our own echo is not shown twice."""
+    turns = registry()
+    tab = Tab(999_001)
+    turns.watchers[5].add(tab)
+    turns.user_watchers[999_001].add(tab)
+    try:
+        event = wire.ConversationEvent(
+            conversation=5, origin="proc.other", users=[999_001], watcher_html="<h1 id='a'></h1>",
+            user_html="<span id='b'></span>",
+        )  # fmt: skip
+        turns.on_bridge_message(event)
+        assert tab.received == ["<h1 id='a'></h1>", "<span id='b'></span>"]
+    finally:
+        turns.watchers[5].discard(tab)
+        turns.user_watchers[999_001].discard(tab)
