@@ -172,3 +172,20 @@ def test_events_cross_processes_through_the_bridge():
     finally:
         turns.watchers[5].discard(tab)
         turns.user_watchers[999_001].discard(tab)
+
+
+def test_delete_keeps_the_usage_ledger(client, user):
+    from chat.models import UsageRecord
+
+    convo = conversation(user, "Costly")
+    _, answer = exchange(convo, "q", "a")
+    record = UsageRecord.objects.create(
+        message=answer, conversation=convo, user=user, model="m", response_id="resp_keep",
+        status="completed", input_tokens=120, output_tokens=30, total_tokens=150,
+    )  # fmt: skip
+    client.force_login(user)
+    assert client.post(reverse("history:delete", args=[convo.pk])).status_code == 204
+    record.refresh_from_db()
+    assert record.conversation_id is None and record.message_id is None
+    assert (record.response_id, record.input_tokens, record.output_tokens) == ("resp_keep", 120, 30)
+    assert record.user_id == user.pk

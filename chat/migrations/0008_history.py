@@ -9,7 +9,7 @@ from chat.history import fts
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_initial"),
-        ("chat", "0002_conversation_shared_with"),
+        ("chat", "0007_usage_report_statistics"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
