@@ -224,6 +224,8 @@ CHAT_TURNS_PER_MINUTE = env_int("CHAT_TURNS_PER_MINUTE", 30)
 # Background mode (OpenAI): responses are stored upstream, so a turn whose process died is
 # resumed from its last checkpoint instead of being marked interrupted.
 CHAT_BACKGROUND = env_bool("CHAT_BACKGROUND", False)
+# After the first answer, a short upstream request names the conversation (chat/history/titles.py).
+CHAT_AUTO_TITLES = env_bool("CHAT_AUTO_TITLES", True)
 # Hosted tools (run by the model server, chat/tools/hosted.py): which ones a deployment
 # offers, and their options. A conversation may switch offered ones off, never others on.
 CHAT_HOSTED_TOOLS = env_list("CHAT_HOSTED_TOOLS", [])

@@ -5,6 +5,9 @@ import socket
 
 # The ASGI module is imported by socket tests; its process services belong to real servers.
 os.environ.setdefault("CHAT_START_SERVICES_AT_IMPORT", "0")
+# The automatic title request would take replies the tests queue for their own turns; the
+# tests of titles switch it on (tests/test_history_titles.py). Live servers inherit this.
+os.environ.setdefault("CHAT_AUTO_TITLES", "0")
 
 import pytest
 
@@ -36,6 +39,7 @@ def port_open(host: str, port: int) -> bool:
 def no_signal_handlers(settings):
     """In-process tests must not replace pytest's own Ctrl-C handling."""
     settings.CHAT_SIGNAL_HANDLERS = False
+    settings.CHAT_AUTO_TITLES = False  # see the environment default above
 
 
 @pytest.fixture

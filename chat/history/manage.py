@@ -31,17 +31,20 @@ def clean_title(raw: str) -> str:
     return title
 
 
-def rename(*, conversation: Conversation, title: str, by_person: bool = True) -> Conversation:
+def rename(*, conversation: Conversation, title: str, by_person: bool = True) -> bool:
+    """A person's rename always applies; an automatic one only while no person named it."""
     title = clean_title(title)
     with transaction.atomic():
         # No save(): updated_at stays, so a rename does not reorder the list.
-        changes: dict[str, Any] = {"title": title}
+        rows = Conversation.objects.filter(pk=conversation.pk)
         if by_person:
-            changes["title_by_person"] = True  # automatic titles keep off from now on
-        Conversation.objects.filter(pk=conversation.pk).update(**changes)
-        conversation.title = title
-        _announce(conversation, events.renamed(conversation))
-    return conversation
+            changed = rows.update(title=title, title_by_person=True)
+        else:
+            changed = rows.filter(title_by_person=False).update(title=title)
+        if changed:
+            conversation.title = title
+            _announce(conversation, events.renamed(conversation))
+    return bool(changed)
 
 
 def set_archived(*, conversation: Conversation, archived: bool) -> Conversation:

@@ -8,6 +8,7 @@ it running and saving. Frames go straight to the sockets of this process; the ch
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -22,6 +23,9 @@ from chat.turns.runner import Resume, TurnRunner
 from chat.upstream.client import close_shared_client
 
 log = logging.getLogger(__name__)
+# Called with (conversation id, answer id) after every turn ends; installed at app start-up
+# (chat/apps.py) by modules the registry must not import (chat/history/titles.py).
+turn_end_hooks: list[Callable[[int, int], Awaitable[None]]] = []
 
 
 class TurnRegistry:
@@ -33,6 +37,7 @@ class TurnRegistry:
         self.accepting = True
         self._started = False
         self._background: list[asyncio.Task] = []
+        self._hook_tasks: set[asyncio.Task] = set()
         self.loop: asyncio.AbstractEventLoop | None = None  # set once started
         self.access_epoch = 0  # access notices seen so far
 
@@ -263,6 +268,16 @@ class TurnRegistry:
         finally:
             self.turns.pop(turn.conversation_id, None)
             await self._announce_end(turn)
+            self._after_turn(turn)
+
+    def _after_turn(self, turn: LiveTurn) -> None:
+        """Run the hooks (automatic titles) as tasks of their own: the turn is over already."""
+        if turn.message_id is None:
+            return
+        for hook in turn_end_hooks:
+            task = asyncio.create_task(hook(turn.conversation_id, turn.message_id))
+            self._hook_tasks.add(task)
+            task.add_done_callback(self._hook_tasks.discard)
 
     async def _announce_end(self, turn: LiveTurn) -> None:
         if turn.message_id is None or turn.runner is None:
