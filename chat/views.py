@@ -48,7 +48,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_POST
 def new_conversation(request: HttpRequest) -> HttpResponse:
     empty = (
-        Conversation.objects.filter(owner=request.user, messages__isnull=True)
+        Conversation.objects.filter(
+            owner=request.user, messages__isnull=True, archived_at__isnull=True
+        )
         .order_by("-updated_at")
         .first()
     )
