@@ -14,7 +14,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Membership, Team
 from accounts.services import log_review
-from chat.models import Conversation
+from chat.models import Conversation, Message
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,15 @@ def findable(user: Any) -> QuerySet[Conversation]:
         return Conversation.objects.none()
     shared = shared_with(user).values("pk")
     return Conversation.objects.filter(Q(owner=user) | Q(pk__in=shared))
+
+
+def findable_messages(user: Any, *, shared_only: bool = False) -> QuerySet[Message]:
+    """The messages of `findable(user)` (or of the shared part only), as a condition on the
+    message rows: search joins it to its full-text match without building a list of ids."""
+    if not _active(user):
+        return Message.objects.none()
+    shared = Q(conversation_id__in=shared_with(user).values("pk"))
+    return Message.objects.filter(shared if shared_only else Q(conversation__owner=user) | shared)
 
 
 def watchers_of(conversation: Conversation) -> list[int]:

@@ -14,8 +14,10 @@ from typing import Any
 
 import nh3
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import F, FloatField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -33,6 +35,17 @@ TITLE_HITS = 5
 PAGE_SIZE = 20
 START, STOP = "\x02", "\x03"
 _WORD = re.compile(r"\w+", re.UNICODE)
+_COLUMNS = (
+    "id",
+    "conversation_id",
+    "title",
+    "role",
+    "status",
+    "model",
+    "created_at",
+    "snip",
+    "score",
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +113,7 @@ def _findable(user: Any, filters: Filters) -> QuerySet[Conversation]:
 
 
 def _allowed_messages(user: Any, filters: Filters) -> QuerySet[Message]:
-    qs = Message.objects.filter(conversation__in=_findable(user, filters).values("pk"))
+    qs = permissions.findable_messages(user, shared_only=filters.shared)
     start, end = filters.bounds()
     if start:
         qs = qs.filter(created_at__gte=start)
@@ -165,26 +178,37 @@ def _pg_messages(text: str, allowed: QuerySet[Message], after: tuple[float, int]
 def _sqlite_messages(
     terms: list[str], allowed: QuerySet[Message], after: tuple[float, int] | None
 ) -> Page:
-    allowed_sql, allowed_params = allowed.values("pk").query.sql_with_params()
-    inner = (
-        "SELECT m.id, m.conversation_id, c.title, m.role, m.status, m.model, m.created_at, "
-        f"snippet({fts.MESSAGE_FTS}, 0, char(2), char(3), '…', 16) AS snip, "
-        f"bm25({fts.MESSAGE_FTS}) AS score "
-        f"FROM {fts.MESSAGE_FTS} JOIN chat_message m ON m.id = {fts.MESSAGE_FTS}.rowid "
-        "JOIN chat_conversation c ON c.id = m.conversation_id "
-        f"WHERE {fts.MESSAGE_FTS} MATCH %s AND m.id IN ({allowed_sql})"
+    """The permission and filter conditions compiled by Django, joined to the FTS5 match (the
+    planner starts from the match); ranking and paging wrap it."""
+    table = fts.MESSAGE_FTS
+    matched = (
+        allowed.extra(
+            tables=[table],
+            where=[f"{table}.rowid = chat_message.id", f"{table} MATCH %s"],
+            params=[_fts5_query(terms)],
+        )
+        .annotate(
+            snip=RawSQL(f"snippet({table}, 0, char(2), char(3), '…', 16)", []),
+            score=RawSQL(f"-bm25({table})", []),  # bm25: lower is better; higher is here
+            title=F("conversation__title"),
+        )
+        .values_list(*_COLUMNS)
     )
-    params: list[Any] = [_fts5_query(terms), *allowed_params]
-    # bm25: lower is better; the cursor is kept as "higher is better" like PostgreSQL's rank.
-    sql = f"SELECT * FROM ({inner}) AS hits"
+    try:
+        inner, params = matched.query.sql_with_params()
+    except EmptyResultSet:
+        return Page([], None)
+    # Named: the inner query's column order is Django's, not the one asked for.
+    sql = f"SELECT {', '.join(_COLUMNS)} FROM ({inner}) AS hits"
+    params = list(params)
     if after is not None:
-        sql += " WHERE (-score < %s OR (-score = %s AND id < %s))"
+        sql += " WHERE (score < %s OR (score = %s AND id < %s))"
         params += [after[0], after[0], after[1]]
-    sql += " ORDER BY score, id DESC LIMIT %s"
+    sql += " ORDER BY score DESC, id DESC LIMIT %s"
     params.append(PAGE_SIZE + 1)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = [(*r[:6], _sqlite_datetime(r[6]), r[7], -r[8]) for r in cursor.fetchall()]
+        rows = [(*r[:6], _sqlite_datetime(r[6]), *r[7:]) for r in cursor.fetchall()]
     return _page(rows)
 
 

@@ -39,16 +39,26 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="history-seed")
         parser.add_argument("--runs", type=int, default=5)
         parser.add_argument("--keep", action="store_true", help="keep the seeded rows")
+        parser.add_argument(
+            "--time-only",
+            action="store_true",
+            help="time the person's rows already seeded (--keep)",
+        )
 
     def handle(self, *args, conversations: int, username: str, runs: int, keep: bool, **kw):
         User = get_user_model()
         user, _ = User.objects.get_or_create(username=username)
-        started = time.perf_counter()
-        self._seed(user, conversations)
-        self.stdout.write(
-            f"{connection.vendor}: seeded {conversations} conversations "
-            f"({2 * conversations} messages) in {time.perf_counter() - started:.1f} s"
-        )
+        if kw.get("time_only"):
+            keep = True
+            count = Conversation.objects.filter(owner=user).count()
+            self.stdout.write(f"{connection.vendor}: {count} conversations already seeded")
+        else:
+            started = time.perf_counter()
+            self._seed(user, conversations)
+            self.stdout.write(
+                f"{connection.vendor}: seeded {conversations} conversations "
+                f"({2 * conversations} messages) in {time.perf_counter() - started:.1f} s"
+            )
         try:
             for name, seconds in self._timings(user, runs):
                 self.stdout.write(f"  {name:<34} {seconds * 1000:8.1f} ms")
