@@ -127,22 +127,26 @@ def test_archive_leaves_the_sidebar_and_unarchive_brings_it_back(
 
 
 def test_delete_removes_messages_and_stored_files(
-    client, user, tabs, django_capture_on_commit_callbacks, monkeypatch, settings, tmp_path
+    client, user, tabs, django_capture_on_commit_callbacks, settings, tmp_path
 ):
+    from chat.models import GeneratedImage
+
     settings.MEDIA_ROOT = str(tmp_path)
     convo = conversation(user, "Doomed")
     question, answer = exchange(convo, "q", "a")
     watcher = tabs(user, convo.pk)
-    name = default_storage.save("history-test/file.txt", ContentFile(b"data"))
+    image = GeneratedImage(message=answer, conversation=convo, mime="image/png", size=4)
+    image.file.save("made.png", ContentFile(b"\x89PNG"), save=True)
+    name = image.file.name
     assert default_storage.exists(name)
-    # No model stores files on main yet: stand one in for what stored_files finds.
-    monkeypatch.setattr(manage, "stored_files", lambda c: [(default_storage, name)])
+    assert manage.stored_files(convo) == [(image.file.storage, name)]
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("history:delete", args=[convo.pk]))
     assert response.status_code == 204 and response["HX-Redirect"] == reverse("home")
     assert not Conversation.objects.filter(pk=convo.pk).exists()
     assert not Message.objects.filter(pk__in=[question.pk, answer.pk]).exists()
+    assert not GeneratedImage.objects.filter(pk=image.pk).exists()
     assert not default_storage.exists(name)
     assert any('id="deleted-note"' in h for h in watcher.received)
 
