@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from chat import sql
+from chat import sql, storable
 from chat.models import Conversation, Message
 from chat.tools import hosted
 from chat.turns.replay import answer_input
@@ -46,7 +46,7 @@ class StartedTurn:
 
 def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) -> TurnPlan:
     """Validate and read the history (no writes: the upstream request starts right after)."""
-    text = text.strip()
+    text = storable.text(text).strip()  # a NUL would fail the write on PostgreSQL
     if not text:
         raise TurnRejected("The message is empty.")
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:

@@ -7,12 +7,16 @@ SQL both backends take, through Django's cursor (%s placeholders, execute wrappe
 go through the fields' get_db_prep_save and pre_save and come back through the backends'
 converters, as with the ORM: the rows are the ones it wrote (bench/dbcost.py measures it,
 tests/test_services_queries.py checks it). No save() signals: nothing listens for them.
+Every value is first made storable in its column (chat/storable.py): a value from upstream
+the database would reject must not fail the write that saves an answer.
 """
 
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+from chat.storable import storable
 
 
 def database() -> BaseDatabaseWrapper:
@@ -41,7 +45,9 @@ def update(model: type[models.Model], values: dict[str, Any], where: str, params
     """UPDATE the rows `where` picks to `values` (by field name); how many changed."""
     db, fields = database(), [model._meta.get_field(name) for name in values]
     columns = ", ".join(f"{db.ops.quote_name(f.column)} = %s" for f in fields)
-    prepared = [f.get_db_prep_save(v, db) for f, v in zip(fields, values.values(), strict=True)]
+    prepared = [
+        f.get_db_prep_save(storable(f, v), db) for f, v in zip(fields, values.values(), strict=True)
+    ]
     sql = f"UPDATE {model._meta.db_table} SET {columns} WHERE {where}"
     return execute(sql, prepared + params)[0]
 
@@ -57,7 +63,9 @@ def insert(*objs: models.Model) -> None:
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
     rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(objs))
-    params = [f.get_db_prep_save(f.pre_save(obj, True), db) for obj in objs for f in fields]
+    params = [
+        f.get_db_prep_save(storable(f, f.pre_save(obj, True)), db) for obj in objs for f in fields
+    ]
     sql = f"INSERT INTO {meta.db_table} ({columns}) VALUES {rows} RETURNING {meta.pk.column}"
     # Ids grow in the order of the VALUES rows; the order RETURNING gives them in is unspecified.
     for obj, (pk,) in zip(objs, sorted(execute(sql, params)[1]), strict=True):
