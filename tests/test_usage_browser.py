@@ -3,6 +3,7 @@ the chat (every tab, after a reload), and the admin's report with its chart, lin
 
 import csv
 import io
+import os
 
 import pytest
 
@@ -106,6 +107,8 @@ def test_a_person_sees_their_usage_and_budget_warning_and_refusal(browser, serve
     assert page.locator(".message.user").count() == 2  # the refused ones were not stored
     page.goto(f"{server.url}/usage/")
     assert "New messages are refused until next month." in page.text_content("#my-budgets")
+    if os.environ.get("USAGE_SCREENSHOTS"):
+        page.screenshot(path=os.environ["USAGE_SCREENSHOTS"] + "/my-usage.png", full_page=True)
     page.context.close()
 
 
@@ -154,6 +157,8 @@ def test_the_admin_report_chart_links_and_csv(browser, server, module_upstream):
         page.locator("svg.usage-chart a rect.bar").count()
         == page.locator("#usage-table tbody tr").count()
     )
+    if os.environ.get("USAGE_SCREENSHOTS"):
+        page.screenshot(path=os.environ["USAGE_SCREENSHOTS"] + "/admin-report.png", full_page=True)
     page.click("#usage-table tfoot td >> nth=0 >> a")  # the total's requests: its ledger rows
     page.wait_for_selector("#result_list")
     assert page.locator("#result_list tbody tr").count() == requests

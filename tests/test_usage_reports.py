@@ -146,7 +146,7 @@ def test_csv_is_exactly_the_table_shown(admin_client, known):
     shown += [[row["label"], *(c["text"] for c in row["cells"])] for row in table["rows"]]
     shown.append(["Total", *(c["text"] for c in table["totals"])])
     assert lines == shown
-    assert lines[-1][7] == "0.0161"  # the cost column, rounded as on the page
+    assert lines[-1][7] == "0.016139"  # the cost column, rounded as on the page
 
 
 def test_the_page_defaults_to_this_month_and_explains_a_bad_range(admin_client, client, user):
@@ -175,7 +175,7 @@ def test_usage_report_command_prints_the_same_numbers(known):
     text = StringIO()
     call_command("usage_report", "--since", "2026-03-01", "--until", "2026-03-31",
                  "--group-by", "model", stdout=text)  # fmt: skip
-    assert "gpt-5-mini" in text.getvalue() and "0.0161" in text.getvalue()
+    assert "gpt-5-mini" in text.getvalue() and "0.016139" in text.getvalue()
     csv_out = StringIO()
     call_command("usage_report", "--since", "2026-03-01", "--until", "2026-03-31",
                  "--group-by", "model", "--format", "csv", stdout=csv_out)  # fmt: skip

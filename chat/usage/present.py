@@ -35,7 +35,7 @@ GROUP_NAMES = {
 def cell(name: str, value) -> str:
     """A figure as both the page and the CSV show it."""
     if name == "cost":
-        return f"{Decimal(value):.4f}"
+        return f"{Decimal(value):.6f}"  # USD to the millionth: one short answer costs that much
     return str(value)
 
 
@@ -97,9 +97,10 @@ def chart(report: Report, metric: str, *, links: bool = True) -> SafeString:
     for i, (row, value) in enumerate(zip(report.rows, values, strict=True)):
         height = float(value / top) * plot_h
         x, y = LEFT + i * step, TOP + plot_h - height
+        width = min(max(step * 0.8, 1), 48)
         bar = format_html(
             '<rect x="{}" y="{}" width="{}" height="{}" class="bar"><title>{}: {}</title></rect>',
-            _n(x + step * 0.1), _n(y), _n(max(step * 0.8, 1)), _n(height),
+            _n(x + (step - width) / 2), _n(y), _n(width), _n(height),
             row.label, _money(value) if name == "cost" else f"{int(value):,} tokens",
         )  # fmt: skip
         link = rows_link(report, row)
@@ -147,4 +148,4 @@ def _n(number: float) -> str:
 
 
 def _money(value: Decimal) -> str:
-    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+    return f"${value:,.6f}" if value < 1 else f"${value:,.2f}"

@@ -21,7 +21,7 @@ def admin_report(request: HttpRequest) -> HttpResponse:
     ledger."""
     if not request.user.has_perm("chat.view_usagerecord"):
         raise PermissionDenied
-    form = ReportForm(request.GET)
+    form = ReportForm(_with_defaults(request, "user"))
     context = {
         **admin.site.each_context(request),
         "title": "Usage report",
@@ -41,7 +41,7 @@ def admin_report(request: HttpRequest) -> HttpResponse:
 @login_required
 def my_usage(request: HttpRequest) -> HttpResponse:
     """A person's own usage this month (or a range) and the budgets that apply to them."""
-    form = ReportForm(request.GET, groups=OWN_GROUPS, default_group="model")
+    form = ReportForm(_with_defaults(request, "model"), groups=OWN_GROUPS, default_group="model")
     context: dict = {"form": form, "budgets": budgets.statuses(request.user.pk)}
     if not form.is_valid():
         return render(request, "chat/usage.html", context, status=400)
@@ -68,6 +68,16 @@ def _shown(report: reports.Report, data: dict, *, queryset=None, links: bool = T
         "csv_query": _query(data, format="csv"),
         "links": links,
     }
+
+
+def _with_defaults(request: HttpRequest, group_by: str) -> dict:
+    """What was asked, over this month and the default grouping, so the form shows them."""
+    first, last = reports.this_month()
+    asked = {k: v for k, v in request.GET.items() if v}
+    defaults = {"since": str(first), "group_by": group_by, "metric": "cost"}
+    if "since" not in asked:  # a start alone ends at this month's end or on that day (the form)
+        defaults["until"] = str(last)
+    return {**defaults, **asked}
 
 
 def _query(data: dict, **extra: str) -> str:
