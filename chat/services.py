@@ -132,18 +132,25 @@ def history_input(rows: list[tuple[Any, Any, Any, Any]]) -> list[dict[str, Any]]
     previous_response_id: llama.cpp refuses it): an answer's tool calls with their outputs
     (and reasoning where kept) go back with its text (chat/turns/replay.py)."""
     items: list[dict[str, Any]] = []
+    reasoning = not settings.CHAT_STORE
     for role, text, status, stored in rows:
         if role == Message.Role.USER:
             if text:
                 items.append({"role": "user", "content": text})
         elif role is not None:
-            answer = sql.from_db(Message, "items", stored) if isinstance(stored, str) else stored
-            items.extend(
-                answer_input(
-                    answer or [], text=text or "", status=status, reasoning=not settings.CHAT_STORE
-                )
-            )
+            answer = _replayed_items(stored, reasoning)
+            items.extend(answer_input(answer, text=text or "", status=status, reasoning=reasoning))
     return items
+
+
+def _replayed_items(stored: Any, reasoning: bool) -> list[dict[str, Any]]:
+    """An answer's items, decoded only when more than its text goes back: tool outputs, or
+    reasoning on stateless requests (decoding every answer cost ~15 µs each, bench.dbcost)."""
+    if isinstance(stored, str):
+        if not reasoning and "function_call_output" not in stored:
+            return []  # text only: the row's text says it all
+        stored = sql.from_db(Message, "items", stored)
+    return stored if isinstance(stored, list) else []
 
 
 @transaction.atomic
