@@ -3,10 +3,12 @@ A round that ends in function calls is answered by our tools and the next round 
 into the same message, with a usage row per round."""
 
 import asyncio
+from datetime import timedelta
 
 import orjson
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 
 from chat import services
 from chat.models import Message
@@ -20,6 +22,7 @@ from chat.upstream.events import parse_event
 from tests import fake_upstream as fake
 from tests import tool_kit
 from tests.fake_streams import _tool_events, answer_with_outputs, outputs_of, tool_call_stream
+from tests.test_critical_paths import counted_writes, install_write_counter, remove_write_counter
 from tests.test_round_state import text_round
 from tests.test_runner import Recorder, run_turn, stored
 
@@ -222,24 +225,8 @@ async def test_stop_while_the_tools_run_asks_for_no_second_round(upstream, user,
 
 async def test_a_background_turn_resumes_in_round_two(upstream, user, settings):
     """A runner died mid round 2 (its checkpoint is all there is): another takes over."""
-    plan = await sync_to_async(services.plan_turn)(
-        user=user, conversation_id=None, text="6*7?", model="m"
-    )
-    started = await sync_to_async(services.start_turn)(plan=plan, lease_owner="dead")
-    state = TurnState()
-    for event in _tool_events([("calculator", {"expression": "6*7"})], "", (20, 5)):
-        state.apply(parse_event(orjson.dumps(event)))
-    call = state.items[-1]
-    state.add_item(Item(type="function_call_output", call_id=call.call_id, output="42"))
-    state.begin_round()
-    round_two = text_round("resp_bg_r2", "The answer is 42.")
-    for event in round_two[:2]:  # created, item added: seq 0 and 1 were seen and saved
-        state.apply(parse_event(orjson.dumps(event)))
-    state.background = True
-    await sync_to_async(services.checkpoint_turn)(
-        message_id=started.assistant_message_id, snapshot=snapshot_of(state), lease_owner="dead"
-    )
-    upstream.enqueue(fake.events(round_two))  # GET /responses/resp_bg_r2?starting_after=1
+    started, round_two = await sync_to_async(mid_round_two)(user, "dead")
+    upstream.enqueue(fake.events(round_two))  # GET /responses/resp_bg_r2?starting_after=2
     message = await sync_to_async(Message.objects.select_related("conversation").get)(
         pk=started.assistant_message_id
     )
@@ -255,8 +242,62 @@ async def test_a_background_turn_resumes_in_round_two(upstream, user, settings):
     await close_shared_client()
     final, usage = await stored(runner)
     get = [r for r in upstream.requests if r["method"] == "GET"][0]
-    assert "resp_bg_r2" in get["path"] and get["query"]["starting_after"] == "1"
+    assert "resp_bg_r2" in get["path"] and get["query"]["starting_after"] == "2"
     assert final.status == "completed" and final.text == "The answer is 42."
     assert types(final) == ["function_call", "function_call_output", "message"]
     assert [r["response_id"] for r in final.rounds][1] == "resp_bg_r2"
     assert sorted((r.input_tokens, r.estimated) for r in usage) == [(3, False), (20, False)]
+
+
+async def test_no_write_and_no_frame_per_delta_in_a_tool_round(upstream, user, settings):
+    settings.CHAT_CHECKPOINT_INTERVAL = 2.0
+    upstream.enqueue(
+        tool_call_stream([("calculator", {"expression": "1+1"})]),
+        fake.text_stream("x" * 1200, chunk=4, delay=0.002),  # 300 deltas in round 2
+    )
+    await sync_to_async(install_write_counter)()
+    try:
+        recorder = Recorder()
+        runner = await run_turn(user, publisher=recorder, flush_interval=0.03)
+        writes = await sync_to_async(counted_writes)()
+    finally:
+        await sync_to_async(remove_write_counter)()
+    assert runner.state.text == "x" * 1200 and len(runner.state.all_rounds()) == 2
+    assert writes <= 6  # checkpoints (first event, first token, new round) and the final save
+    assert len(recorder.frames) < 60  # 300 deltas, coalesced
+
+
+def mid_round_two(user, lease_owner: str):
+    """A turn saved by its last checkpoint in the middle of round 2."""
+    plan = services.plan_turn(user=user, conversation_id=None, text="6*7?", model="m")
+    started = services.start_turn(plan=plan, lease_owner=lease_owner)
+    state = TurnState()
+    for event in _tool_events([("calculator", {"expression": "6*7"})], "", (20, 5)):
+        state.apply(parse_event(orjson.dumps(event)))
+    call = state.items[-1]
+    state.add_item(Item(type="function_call_output", call_id=call.call_id, output="42"))
+    state.begin_round()
+    round_two = text_round("resp_bg_r2", "The answer is 42.")
+    for event in round_two[:3]:  # created, item added, the text delta: seq 0 to 2
+        state.apply(parse_event(orjson.dumps(event)))
+    services.checkpoint_turn(
+        message_id=started.assistant_message_id,
+        snapshot=snapshot_of(state, first_event_at=timezone.now()),
+        lease_owner=lease_owner,
+    )
+    return started, round_two
+
+
+def test_an_interrupted_tool_turn_bills_each_round(user):
+    started, _ = mid_round_two(user, "dead")
+    Message.objects.filter(pk=started.assistant_message_id).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    message = services.interrupt_turn(message_id=started.assistant_message_id)
+    assert message.status == "interrupted" and message.text == "The answer is 42."
+    rows = {r.response_id: r for r in message.usage_records.all()}
+    first = rows[message.rounds[0]["response_id"]]
+    assert (first.input_tokens, first.output_tokens, first.estimated) == (20, 5, False)
+    second = rows["resp_bg_r2"]
+    assert second.estimated and second.output_tokens == -(-len("The answer is 42.") // 4)
+    assert len(rows) == 2
