@@ -22,11 +22,11 @@ from django.utils import timezone
 from chat import images, services
 from chat.models import Message
 from chat.services import StartedTurn, TurnPlan
-from chat.tools import hosted
 from chat.tools.calls import Answer, Call, answer_calls
-from chat.tools.registry import ToolContext, declarations, enabled_tools
+from chat.tools.registry import ToolContext, enabled_tools
 from chat.turns.items import Item
 from chat.turns.replay import input_items
+from chat.turns.request import round_body
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.state import COMPLETED, Changes, TurnState
 from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream, stream_response
@@ -275,29 +275,12 @@ class TurnRunner:
         return self.plan.conversation_id
 
     def _request_body(self) -> dict[str, Any]:
-        """The request of the current round: the turn's input, then what earlier rounds of
-        this turn produced (calls with their outputs), statelessly."""
-        earlier = (
-            input_items([i.to_dict() for i in self.state.items], reasoning=not settings.CHAT_STORE)
-            if self.state.items
-            else []
-        )
-        if self.resume is not None and self.resume.then_input is not None:
-            earlier = self._continued_input()
-        body: dict[str, Any] = {"model": self.plan.model, "input": [*self.plan.input, *earlier]}
-        if self.tools:
-            body["tools"] = declarations()
-        body.update(_reasoning_options(self.plan.model))
-        if settings.CHAT_INSTRUCTIONS:
-            body["instructions"] = settings.CHAT_INSTRUCTIONS
-        if settings.CHAT_MAX_OUTPUT_TOKENS:
-            body["max_output_tokens"] = settings.CHAT_MAX_OUTPUT_TOKENS
-        if settings.CHAT_BACKGROUND:
-            # Stored upstream and resumable: a turn outlives a crash of this process.
-            body["background"] = True
-            body["store"] = True
-        hosted.add_to_body(body, self.plan.hosted_tools)
-        return body
+        continued = self.resume is not None and self.resume.then_input is not None
+        return round_body(
+            model=self.plan.model, turn_input=self.plan.input, state=self.state,
+            function_tools=bool(self.tools), hosted_tools=self.plan.hosted_tools,
+            earlier=self._continued_input() if continued else None,
+        )  # fmt: skip
 
     def _continued_input(self) -> list[dict[str, Any]]:
         """A continued message: its items before, the approval answer, its items since."""
@@ -418,21 +401,6 @@ async def _uncancellable(work: "Coroutine[Any, Any, None]") -> None:
         await asyncio.wait([task])
         task.result()
         raise
-
-
-def _reasoning_options(model: str) -> dict[str, Any]:
-    """Reasoning summaries for models that reason; with `store: false`, their encrypted
-    reasoning comes back so the next request can carry it (responses-protocol.md §7)."""
-    options: dict[str, Any] = {}
-    reasons = model.startswith(tuple(settings.CHAT_REASONING_MODELS))
-    if reasons:
-        effort = settings.CHAT_REASONING_EFFORT
-        options["reasoning"] = {"summary": "auto", **({"effort": effort} if effort else {})}
-    if not settings.CHAT_STORE and not settings.CHAT_BACKGROUND:
-        options["store"] = False
-        if reasons:
-            options["include"] = ["reasoning.encrypted_content"]
-    return options
 
 
 def _output_item(answer: Answer, name: str | None) -> Item:
