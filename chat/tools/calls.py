@@ -14,6 +14,7 @@ from django.conf import settings
 from pydantic import ValidationError
 
 from chat.tools.registry import Tool, ToolContext, ToolError
+from chat.turns.items import Item
 
 log = logging.getLogger(__name__)
 MAX_ARGUMENT_CHARS = 64_000
@@ -31,6 +32,14 @@ class Answer:
     call_id: str
     output: str
     ok: bool
+
+    def as_item(self, name: str | None) -> Item:
+        """The `function_call_output` item the message shows and the next round sends."""
+        status = "completed" if self.ok else "failed"
+        return Item(
+            type="function_call_output", call_id=self.call_id, name=name, output=self.output,
+            status=status,
+        )  # fmt: skip
 
 
 async def answer_calls(

@@ -22,9 +22,8 @@ from django.utils import timezone
 from chat import images, services
 from chat.models import Message
 from chat.services import StartedTurn, TurnPlan
-from chat.tools.calls import Answer, Call, answer_calls
+from chat.tools.calls import Call, answer_calls
 from chat.tools.registry import ToolContext, enabled_tools
-from chat.turns.items import Item
 from chat.turns.replay import input_items
 from chat.turns.request import round_body
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
@@ -266,7 +265,7 @@ class TurnRunner:
         self._answering = False
         names = {call.call_id: call.name for call in calls}
         for answer in answers:
-            self.state.add_item(_output_item(answer, names.get(answer.call_id)))
+            self.state.add_item(answer.as_item(names.get(answer.call_id)))
         self._flush()
 
     def _conversation_id(self) -> int | None:
@@ -401,13 +400,3 @@ async def _uncancellable(work: "Coroutine[Any, Any, None]") -> None:
         await asyncio.wait([task])
         task.result()
         raise
-
-
-def _output_item(answer: Answer, name: str | None) -> Item:
-    return Item(
-        type="function_call_output",
-        call_id=answer.call_id,
-        name=name,
-        output=answer.output,
-        status="completed" if answer.ok else "failed",
-    )
