@@ -205,3 +205,27 @@ def test_reasoning_summary_streams_and_stays():
     assert "m7-i0-summary-0" in frames_so_far
     assert words(summary)[0] in visible(stored_html(state))
     assert "not shown by the provider" not in stored_html(state)
+
+
+def test_shell_commands_and_output_are_bounded():
+    evs = synth.shell_call()
+    flood = [
+        {"type": "response.shell_call_command.delta", "output_index": 0, "command_index": 0,
+         "delta": "x" * 5_000}
+        for _ in range(5)
+    ] + [
+        {"type": "response.shell_call_output_content.delta", "output_index": 0, "item_id": "sh_1",
+         "command_index": 0, "delta": {"stdout": "y" * 10_000}}
+        for _ in range(5)
+    ] + [
+        {"type": "response.shell_call_command.added", "output_index": 0, "command_index": 999,
+         "command": "never kept"},
+    ]  # fmt: skip
+    done_at = next(i for i, e in enumerate(evs) if e["type"] == "response.output_item.done")
+    evs = evs[:done_at] + flood + evs[done_at:-1]  # no terminal output: the streamed values stay
+    state, _ = replay(dumps(evs))
+    raw = state.items[0].raw
+    assert len(raw["action"]["commands"]) == 1
+    assert len(raw["action"]["commands"][0]) == 8_000
+    assert len(raw["output"][0]["stdout"]) == 16_000
+    assert "never kept" not in orjson.dumps(raw).decode()

@@ -10,6 +10,8 @@ import binascii
 import logging
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
     from chat.turns.state import TurnState
     from chat.upstream.events import StreamEvent
@@ -54,10 +56,13 @@ HANDLED = frozenset(PROGRESS) | IGNORED | SHELL_EVENTS | {PARTIAL_IMAGE}
 
 MAX_COMMANDS = 32  # shell commands in one call
 MAX_COMMAND_CHARS = 8_000
-MAX_OUTPUT_CHARS = 64_000  # stdout or stderr of one command
+MAX_OUTPUT_CHARS = 64_000  # one string of a hosted tool's fields
+# stdout or stderr of one command: 32 commands' output stays within bounds.MAX_RAW_BYTES
+MAX_SHELL_OUTPUT_CHARS = 16_000
 MAX_IMAGE_BYTES = 16 * 1024 * 1024  # a decoded final image
 MAX_PREVIEW_B64 = 3 * 1024 * 1024  # a partial preview, as base64 text
 MAX_UNKNOWN_EVENTS = 20  # unknown events kept raw on one item
+MAX_UNKNOWN_BYTES = 16_384  # one of them, as JSON
 IMAGE_MIMES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 _DECODE_CHUNK = 64 * 1024  # base64 characters decoded at a time (a multiple of 4)
 
@@ -110,11 +115,14 @@ def _shell_output(raw: dict[str, Any], index: int, event: "StreamEvent") -> None
         for stream in ("stdout", "stderr"):
             if isinstance(delta.get(stream), str):
                 text = str(outputs[index].get(stream) or "") + delta[stream]
-                outputs[index][stream] = text[:MAX_OUTPUT_CHARS]
+                outputs[index][stream] = text[:MAX_SHELL_OUTPUT_CHARS]
     else:
         done = (event.model_extra or {}).get("output")
         if isinstance(done, list) and done and isinstance(done[0], dict):
-            outputs[index] = bounded(done[0])
+            outputs[index] = {
+                k: v[:MAX_SHELL_OUTPUT_CHARS] if isinstance(v, str) else bounded(v)
+                for k, v in list(done[0].items())[:10]
+            }
     raw["output"] = outputs
 
 
@@ -181,7 +189,10 @@ def keep_unknown(item: Any, event: "StreamEvent") -> None:
     """An unknown event addressed to an item is kept raw on it (bounded), for `ask --json`."""
     kept = item.raw.setdefault("unknown_events", [])
     if isinstance(kept, list) and len(kept) < MAX_UNKNOWN_EVENTS:
-        kept.append(bounded(event.model_dump(exclude_none=True)))
+        data = bounded(event.model_dump(exclude_none=True))
+        if len(orjson.dumps(data, default=str)) > MAX_UNKNOWN_BYTES:
+            data = {"type": event.type[:100], "dropped": "larger than 16 KB"}
+        kept.append(data)
 
 
 def bounded(value: Any, depth: int = 0) -> Any:
