@@ -160,6 +160,6 @@ def test_uses_the_databases_own_full_text_index():
             assert {"chat_message_fts", "chat_message_fts_au", "chat_conversation_fts"} <= names
         else:
             cursor.execute(
-                "SELECT indexdef FROM pg_indexes WHERE indexname = 'message_text_search'"
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'message_search_vector'"
             )
             assert "gin" in cursor.fetchone()[0].lower()

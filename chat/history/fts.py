@@ -6,12 +6,15 @@ Django rebuilds a SQLite table to alter it (create, copy, drop, rename), and dro
 drops its triggers: so `ensure_sqlite_fts` runs after every `migrate` (post_migrate) and
 recreates whatever is missing, rebuilding the index when a trigger had been lost.
 
-PostgreSQL: GIN indexes on the same `to_tsvector` expressions the search queries use (built
-from Django's own SearchVector, so the expressions match and the planner uses them).
+PostgreSQL: message text has a stored generated `tsvector` column (`search_vector`, not a
+model field: Django never writes or reads it, PostgreSQL keeps it) with a GIN index, so ranking
+a common word reads stored vectors instead of parsing every matching text again; titles are
+short and use a GIN index on the `to_tsvector` expression the title search uses.
 """
 
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db.models.expressions import RawSQL
 
 CONFIG = "english"  # the text search configuration (stemming) on PostgreSQL
 MESSAGE_FTS = "chat_message_fts"
@@ -23,6 +26,11 @@ _SOURCES = ((MESSAGE_FTS, "chat_message", "text"), (TITLE_FTS, "chat_conversatio
 
 def message_vector() -> SearchVector:
     return SearchVector("text", config=CONFIG)
+
+
+def stored_message_vector() -> RawSQL:
+    """The stored column (PostgreSQL), for queries on chat_message."""
+    return RawSQL('"chat_message"."search_vector"', [], output_field=SearchVectorField())
 
 
 def title_vector() -> SearchVector:
@@ -90,6 +98,33 @@ def drop_indexes(apps, schema_editor) -> None:
         elif connection.vendor == "postgresql":
             cursor.execute("DROP INDEX IF EXISTS message_text_search")
             cursor.execute("DROP INDEX IF EXISTS conversation_title_search")
+
+
+def add_stored_vector(apps, schema_editor) -> None:
+    """Migration step (PostgreSQL): the generated column and its index replace the
+    expression index on message text."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE chat_message ADD COLUMN IF NOT EXISTS search_vector tsvector "
+            f"GENERATED ALWAYS AS (to_tsvector('{CONFIG}'::regconfig, COALESCE(text, ''))) STORED"
+        )
+        cursor.execute(
+            "CREATE INDEX IF NOT EXISTS message_search_vector ON chat_message "
+            "USING gin (search_vector)"
+        )
+        cursor.execute("DROP INDEX IF EXISTS message_text_search")
+
+
+def drop_stored_vector(apps, schema_editor) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    Message = apps.get_model("chat", "Message")
+    schema_editor.add_index(Message, GinIndex(message_vector(), name="message_text_search"))
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("DROP INDEX IF EXISTS message_search_vector")
+        cursor.execute("ALTER TABLE chat_message DROP COLUMN IF EXISTS search_vector")
 
 
 def after_migrate(sender, using: str = "default", **kwargs) -> None:

@@ -91,7 +91,10 @@ def page(user: Any, filters: Filters, cursor: str = "", size: int = PAGE_SIZE) -
     after = _after(cursor)
     if after is not None:
         updated_at, pk = after
-        qs = qs.filter(Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, pk__lt=pk))
+        # The plain `<=` bounds the index range; the OR only breaks ties on the boundary.
+        qs = qs.filter(updated_at__lte=updated_at).filter(
+            Q(updated_at__lt=updated_at) | Q(pk__lt=pk)
+        )
     found = list(qs.order_by("-updated_at", "-id")[: size + 1])
     rows = [_row(c, user) for c in found[:size]]
     more = len(found) > size

@@ -148,10 +148,10 @@ def _pg_headline(field: str, text: str) -> SearchHeadline:
 def _pg_messages(text: str, allowed: QuerySet[Message], after: tuple[float, int] | None) -> Page:
     query = _pg_query(text)
     qs = (
-        allowed.annotate(v=fts.message_vector())
+        allowed.annotate(v=fts.stored_message_vector())
         .filter(v=query)
         # float8: ts_rank's float4 would not round-trip through the cursor's text exactly.
-        .annotate(score=Cast(SearchRank(fts.message_vector(), query), FloatField()))
+        .annotate(score=Cast(SearchRank(fts.stored_message_vector(), query), FloatField()))
     )
     if after is not None:
         score, pk = after
