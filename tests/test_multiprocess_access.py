@@ -1,6 +1,7 @@
 """Access withdrawn in one server process closes the tab open on another (PostgreSQL + Redis):
-the team member watching on process two is told why and closed when the owner, on process
-one, makes the conversation private again; the owner's answer goes on and is stored whole."""
+the team member watching on process two (frames without Stop: a read-only viewer) is told why
+and closed when the owner, on process one, makes the conversation private again; the owner's
+answer goes on and is stored whole."""
 
 import json
 import re
@@ -14,7 +15,7 @@ from tests.relay_client import TabText
 from tests.test_multiprocess import (  # noqa: F401 (fixtures)
     FINAL,
     Browser,
-    database,
+    database,  # noqa: F811
     frames_until,
     pair,
     services_up,
@@ -54,7 +55,7 @@ async def make_private(session: aiohttp.ClientSession, server, conversation: int
 
 async def test_unshare_on_one_process_closes_the_members_tab_on_the_other(
     tmp_path,
-    database,
+    database,  # noqa: F811
     upstream,  # noqa: F811
 ):
     upstream.enqueue(fake.text_stream(TEXT, chunk=5, delay=0.01))
@@ -81,9 +82,11 @@ async def test_unshare_on_one_process_closes_the_members_tab_on_the_other(
         )
         await owner_ws.send_str(json.dumps({"action": "send", "message": "go"}))
         member_tab = TabText()
-        await frames_until(member_ws, "x020 ", member_tab)
+        before = await frames_until(member_ws, "x020 ", member_tab)
+        assert 'value="stop"' not in "".join(before)  # a viewer's frames carry no Stop
         await make_private(owner.session, one, conversation)
-        await frames_until(member_ws, REVOKED, member_tab)
+        after = await frames_until(member_ws, REVOKED, member_tab)
+        assert 'value="stop"' not in "".join(after)
         closing = await member_ws.receive(timeout=10)
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert member_ws.close_code == 4403
