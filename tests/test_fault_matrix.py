@@ -290,10 +290,6 @@ async def test_fault(fault: Fault, upstream, user, other_user, settings):
     await bystander.comm.disconnect()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: upstream error bodies are shown verbatim; redaction is bounds' fix",
-)
 async def test_an_upstream_error_body_never_reaches_the_page(upstream, user):
     tab, conversation = await open_tab(user, "secret")
     echoed = f"Incorrect API key provided: Authorization: Bearer {SECRET}"

@@ -9,6 +9,7 @@ from chat import services
 from chat.models import Message, UsageRecord
 from chat.turns import endpoint
 from chat.turns.runner import TurnRunner
+from chat.upstream import errors
 from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
 from tests.fixtures import JSONL, expected
@@ -154,7 +155,7 @@ async def test_upstream_failure_is_stored_as_failed_with_its_reason(upstream, us
     message, usage = await stored(runner)
     assert message.status == "failed"
     assert message.error_code == "invalid_api_key"
-    assert "Incorrect API key" in message.error_message
+    assert message.error_message == errors.BY_CODE["invalid_api_key"]
     assert usage == []  # nothing ran upstream, nothing to bill
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from chat.turns.state import TurnState
+from chat.upstream import errors
 from chat.upstream.events import parse_event
 from tests.fixtures import JSONL, NOT_RESPONSES, RAW_SSE, data_lines, expected, fixture_path
 
@@ -206,19 +207,25 @@ def test_nested_error_frame_then_failed_keeps_the_code():
     state = replay(data_lines(fixture_path("gpt5_error_insufficient_quota_stream.jsonl")))
     assert state.status == "failed"
     assert state.error_code == "insufficient_quota"
-    assert "exceeded your current quota" in state.error_message
+    assert state.error_message == errors.BY_CODE["insufficient_quota"]
+    assert "exceeded your current quota" in state.error_detail
 
 
 def test_flat_error_frame_is_read_too():
     state = TurnState()
     apply_all(state, {"type": "error", "code": "server_error", "message": "boom"})
-    assert (state.error_code, state.error_message) == ("server_error", "boom")
+    assert (state.error_code, state.error_message) == (
+        "server_error",
+        errors.BY_CODE["server_error"],
+    )
+    assert state.error_detail == "boom"
 
 
 def test_llamacpp_chat_style_error_is_an_error_event():
     state = replay([b'{"error":{"code":500,"message":"slot unavailable","type":"server_error"}}'])
     assert state.error_code == "500"
-    assert state.error_message == "slot unavailable"
+    assert state.error_message == errors.BY_STATUS[500]
+    assert state.error_detail == "slot unavailable"
 
 
 def test_malformed_json_is_skipped_with_a_warning():

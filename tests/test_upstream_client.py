@@ -120,7 +120,7 @@ async def test_401_is_not_retried(server):
     server.enqueue(fake.jsonl_file("gpt5_moderation_stream.jsonl"))
     err, _ = await failure(config(server))
     assert (err.status, err.code) == (401, "invalid_api_key")
-    assert "Incorrect API key" in err.message
+    assert err.message == errors.BY_CODE["invalid_api_key"]  # our words, not the body's
     assert len([r for r in server.requests if r["method"] == "POST"]) == 1
 
 
@@ -172,7 +172,7 @@ async def test_retries_are_bounded(server):
         server.enqueue(fake.http_error(503, "overloaded", headers={"retry-after": "0"}))
     err, _ = await failure(config(server, max_retries=2))
     assert err.status == 503
-    assert err.message == "overloaded"
+    assert err.message == errors.BY_STATUS[503]
     assert len([r for r in server.requests if r["method"] == "POST"]) == 3
 
 
@@ -258,7 +258,8 @@ async def test_llamacpp_error_then_close_is_not_a_cut(server):
     ]
     server.enqueue(fake.events(frames))
     state = await collect(config(server))
-    assert state.error_message == "context full"
+    assert state.error_message == errors.BY_STATUS[500]
+    assert state.error_detail == "context full"  # the server's words: for the log only
 
 
 async def consuming(cfg: UpstreamConfig) -> asyncio.Task:

@@ -29,7 +29,7 @@ from chat.turns.request import round_body
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.state import COMPLETED, Changes, TurnState
 from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream, stream_response
-from chat.upstream.errors import UpstreamError
+from chat.upstream.errors import UpstreamError, redact
 
 log = logging.getLogger(__name__)
 PROCESS_ID = f"proc-{uuid.uuid4().hex[:12]}"
@@ -366,6 +366,9 @@ class TurnRunner:
             self.state.model or self.plan.model, self.state.response_id, self.state.events,
             self.seq, self.state.error_code or "-",
         )  # fmt: skip
+        if self.state.error_detail:  # the server's own words: never shown, logged redacted
+            detail = redact(self.state.error_detail, [self.config.api_key])
+            log.warning("upstream error message=%s: %s", self.started.assistant_message_id, detail)
         self.stored = await self._store_final(input_chars)
 
     async def _store_final(self, input_chars: int) -> Message:

@@ -28,6 +28,7 @@ from chat.turns.items import (
     merge_raw,
 )
 from chat.turns.tokens import TokenUsage, usage_from
+from chat.upstream import errors
 from chat.upstream.events import MALFORMED, StreamEvent
 
 QUEUED, STREAMING, COMPLETED, INCOMPLETE, FAILED, CANCELLED, INTERRUPTED = (
@@ -90,6 +91,7 @@ class TurnState:
         self.raw_usage: dict[str, Any] | None = None
         self.error_code: str | None = None
         self.error_message: str | None = None
+        self.error_detail: str | None = None  # the server's own words: for the log only
         self.incomplete_reason: str | None = None
         self.background = False
         self.last_seq: int | None = None
@@ -289,8 +291,7 @@ class TurnState:
             self.usage = usage_from(response.usage)
             self.raw_usage = response.usage.model_dump(exclude_none=True)
         if response.error is not None:
-            self.error_code = short(response.error.code) or self.error_code
-            self.error_message = bounds.message(response.error.message) or self.error_message
+            self._set_error(response.error.code, response.error.message)
         if response.incomplete_details:
             self.incomplete_reason = short(response.incomplete_details.get("reason"))
         if response.output:
@@ -393,10 +394,17 @@ class TurnState:
 
     def _error(self, event: StreamEvent) -> None:
         info = event.error_info()
-        error = (short(info.code) or "error", bounds.message(info.message))
-        if error != (self.error_code, self.error_message):
-            self.error_code, self.error_message = error
-            self._changes.status = True
+        self._set_error(info.code, info.message)
+
+    def _set_error(self, code: Any, message: Any) -> None:
+        """The code if it is a plain identifier; our words for it (errors.describe), never
+        the server's text, which is kept only for the log (error_detail)."""
+        code = errors.safe_code(code) or self.error_code or "error"
+        if (code, self.error_message) == (self.error_code, errors.describe(None, code)):
+            return
+        self.error_code, self.error_message = code, errors.describe(None, code)
+        self.error_detail = bounds.message(message) or self.error_detail
+        self._changes.status = True
 
     def _unknown(self, event: StreamEvent) -> None:
         """A type newer than this code: logged once, kept raw on its item, never fatal."""

@@ -205,7 +205,7 @@ async def _open(
     if response.status_code == 200:
         return response
     try:
-        raise await _http_error(response, first_deadline)
+        raise await _http_error(response, first_deadline, config)
     finally:
         await response.aclose()
 
@@ -225,9 +225,8 @@ async def _send(
             raise UpstreamError(
                 errors.CONNECT_TIMEOUT, "Connecting to the model server timed out."
             ) from None
-        raise UpstreamError(
-            errors.CONNECT, f"Could not reach the model server ({_describe(exc)})."
-        ) from None
+        log.warning("upstream unreachable: %s", errors.redact(_describe(exc)))
+        raise UpstreamError(errors.CONNECT, "Could not reach the model server.") from None
 
 
 async def _read_events(
@@ -239,7 +238,8 @@ async def _read_events(
         body = Body(response, loop, first_deadline, config.idle_timeout)
     except NotAnEventStream as exc:
         raise UpstreamError(
-            errors.PROTOCOL, f"The model server did not send an event stream ({exc})."
+            errors.PROTOCOL,
+            f"The model server did not send an event stream ({errors.redact(str(exc)[:200])}).",
         ) from None
     watchdog, read, framer = body.watchdog, body.read, SSEFramer()
     saw_end = False
@@ -252,9 +252,9 @@ async def _read_events(
                 kind = watchdog.kind
                 raise UpstreamError(kind, _timeout_message(kind, config)) from None
             except (aiohttp.ClientError, httpx.HTTPError) as exc:
+                log.warning("upstream stream broke: %s", errors.redact(_describe(exc)))
                 raise UpstreamError(
-                    errors.STREAM_CUT,
-                    f"The connection to the model server broke ({_describe(exc)}).",
+                    errors.STREAM_CUT, "The connection to the model server broke."
                 ) from None
             for piece in (chunk,) if len(chunk) <= MAX_FEED else _slices(chunk):
                 batch = framer.feed(piece) if piece else framer.close()
@@ -295,11 +295,17 @@ def _timeout_message(kind: str, config: UpstreamConfig) -> str:
     return f"The model server stopped sending for {config.idle_timeout:g} s."
 
 
-async def _http_error(response: httpx.Response, deadline: float) -> UpstreamError:
-    """Read the JSON error envelope `{"error": {...}}` of a non-200 answer (§8.2)."""
+MAX_ERROR_BODY = 65_536  # bytes of a non-200 answer we read (for its code, and the logs)
+
+
+async def _http_error(
+    response: httpx.Response, deadline: float, config: UpstreamConfig
+) -> UpstreamError:
+    """Read the JSON error envelope `{"error": {...}}` of a non-200 answer (§8.2): its code
+    picks our words for the person (errors.describe); its text goes to the logs, redacted."""
     try:
         async with asyncio.timeout_at(max(deadline, asyncio.get_running_loop().time() + 5)):
-            raw = await response.aread()
+            raw = await _read_some(response, MAX_ERROR_BODY)
     except (TimeoutError, httpx.HTTPError):
         raw = b""
     code, message = None, None
@@ -316,13 +322,27 @@ async def _http_error(response: httpx.Response, deadline: float) -> UpstreamErro
             message = error
     if not message:
         message = raw[:300].decode("utf-8", "replace").strip() or response.reason_phrase or "error"
+    code = errors.safe_code(code)
+    detail = errors.redact(str(message)[:1000], [config.api_key])
+    log.warning("upstream HTTP %s %s: %s", response.status_code, code or "-", detail)
     return UpstreamError(
         errors.HTTP,
-        str(message),
+        errors.describe(response.status_code, code),
         status=response.status_code,
-        code=str(code) if code is not None else None,
+        code=code,
         retry_after=_retry_after(response.headers),
     )
+
+
+async def _read_some(response: httpx.Response, limit: int) -> bytes:
+    """At most `limit` bytes of the body: an error answer can be as large as it likes."""
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
