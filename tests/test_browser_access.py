@@ -128,3 +128,36 @@ def test_a_member_whose_share_ends_is_told_and_stops_receiving(
     assert answer_text(member) == frozen and len(frozen.strip()) < len(text.strip())
     owner.context.close()
     member.context.close()
+
+
+def test_stop_in_two_tabs_at_once_ends_the_answer_once(browser, server, module_upstream):
+    """Both tabs press Stop together, five times: each time both show the same stopped text
+    (never "Writing…" again), a reload shows it too, and the next message goes at once."""
+    first = login(browser, server)
+    new_conversation(first)
+    module_upstream.enqueue(fake.text_stream("seed", delay=0))
+    ask(first, "seed")
+    wait_status(first, "completed")
+    second = first.context.new_page()
+    second.goto(first.url)
+    second.wait_for_selector("#chat[hx-ext]")
+    for attempt in range(5):
+        module_upstream.enqueue(fake.text_stream("both " * 600, chunk=5, delay=0.01))
+        ask(first, f"go {attempt}")
+        for page in (first, second):
+            page.wait_for_selector("#stop-button", timeout=10_000)
+            page.wait_for_function(
+                f"() => (document.querySelector('{ANSWER} .answer-text')?.textContent || '')"
+                ".length > 20"
+            )
+        first.evaluate("document.getElementById('stop-button').click()")
+        second.evaluate("document.getElementById('stop-button').click()")
+        wait_status(first, "cancelled")
+        wait_status(second, "cancelled")
+        shown = answer_text(first).strip()
+        assert shown == answer_text(second).strip() and 20 < len(shown) < len("both " * 600)
+        assert first.locator("#stop-button").count() == second.locator("#stop-button").count() == 0
+    second.reload()
+    wait_status(second, "cancelled")
+    assert answer_text(second).strip() == shown
+    first.context.close()
