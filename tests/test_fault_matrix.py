@@ -148,13 +148,23 @@ FAULTS = [
                        usage=USAGE)}])],
           "incomplete", text="cut short", usage="reported",
           seen=("The answer is incomplete", "length limit", RETRY)),
-    Fault("a 5 MB delta", lambda: [fake.text_stream(BIG, chunk=len(BIG), delay=0)],
+    Fault("a 5 MB delta", lambda: [prerendered(BIG, chunk=len(BIG))],
           "completed", text=None, sent=BIG, usage="reported"),
-    Fault("100 000 one-character deltas",
-          lambda: [fake.text_stream(TINY_DELTAS, chunk=1, delay=0)],
+    Fault("100 000 one-character deltas", lambda: [prerendered(TINY_DELTAS, chunk=1)],
           "completed", text=None, sent=TINY_DELTAS, usage="reported"),
 ]
 # fmt: on
+
+
+def prerendered(text: str, *, chunk: int) -> fake.Reply:
+    """A whole answer rendered before the turn starts: the fake upstream runs in a thread of
+    this process, and rendering 100 000 frames there at request time would hold the GIL and
+    stall everyone's stream, ours included (a real upstream is another process)."""
+    frames = b"".join(
+        f() if callable(f) else f
+        for f in fake.text_stream(text, chunk=chunk, delay=0, response_id="resp_big").frames()
+    )
+    return fake.Reply("stream", frames=lambda: [frames])
 
 
 def fake_completion(text: str, *, opened: bool = False) -> list[dict]:
@@ -241,6 +251,7 @@ async def test_fault(fault: Fault, upstream, user, other_user, settings):
     if fault.name == "upstream refused":
         settings.OPENAI_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"
     endpoint.reset()
+    replies = fault.replies()  # rendered before anyone streams
     victim, victim_conversation = await open_tab(user, "victim")
     bystander, bystander_conversation = await open_tab(other_user, "bystander")
     if fault.bystander:
@@ -248,7 +259,7 @@ async def test_fault(fault: Fault, upstream, user, other_user, settings):
         await send(bystander, "keep talking")
         await requests_reach(upstream, 1)
     before = len(upstream.requests)
-    upstream.enqueue(*fault.replies())
+    upstream.enqueue(*replies)
     await send(victim, "go")
     reads = [victim.read_until_final()]
     if fault.bystander:
