@@ -113,6 +113,8 @@ def test_a_person_sees_their_usage_and_budget_warning_and_refusal(browser, serve
 
 
 def test_the_admin_report_chart_links_and_csv(browser, server, module_upstream):
+    module_upstream.enqueue(fake.text_stream("An answer for the admin", chunk=4, delay=0.01))
+    server.manage("ask", "--user", "boss", "hi")  # a ledger row of its own, whatever ran before
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.goto(f"{server.url}/admin/login/")
@@ -124,10 +126,10 @@ def test_the_admin_report_chart_links_and_csv(browser, server, module_upstream):
     page.wait_for_selector("#usage-table")
     rows = page.locator("#usage-table tbody tr")
     labels = [rows.nth(i).locator("th").text_content().strip() for i in range(rows.count())]
-    assert "tester" in labels
+    assert "boss" in labels
     total_cells = page.locator("#usage-table tfoot td").all_text_contents()
     requests, tokens = int(total_cells[0]), int(total_cells[5])
-    assert requests >= 1 and tokens >= 13
+    assert requests >= 1 and tokens >= 14
     row_tokens = [int(rows.nth(i).locator("td").nth(5).text_content()) for i in range(rows.count())]
     assert sum(row_tokens) == tokens
     # The whole table fits a 1280 px window: no column cut off.
@@ -162,4 +164,12 @@ def test_the_admin_report_chart_links_and_csv(browser, server, module_upstream):
     page.click("#usage-table tfoot td >> nth=0 >> a")  # the total's requests: its ledger rows
     page.wait_for_selector("#result_list")
     assert page.locator("#result_list tbody tr").count() == requests
+    # The ledger list shows every column within a 1280 px window: none hidden past its box.
+    right, box = page.eval_on_selector(
+        "#result_list",
+        "t => [t.getBoundingClientRect().right, t.parentElement.getBoundingClientRect().right]",
+    )
+    if os.environ.get("USAGE_SCREENSHOTS"):
+        page.screenshot(path=os.environ["USAGE_SCREENSHOTS"] + "/ledger.png", full_page=True)
+    assert right <= box <= 1280
     context.close()
