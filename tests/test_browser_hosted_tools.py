@@ -50,6 +50,7 @@ def server(module_upstream, tmp_path_factory):
             "OPENAI_API_KEY": "k",
             "CHAT_FLUSH_INTERVAL_MS": "30",
             "MEDIA_ROOT": str(tmp / "media"),
+            "CHAT_HOSTED_TOOLS": "web_search,code_interpreter,image_generation",
         },
     ).start()
     live.manage(
@@ -245,3 +246,28 @@ def test_an_mcp_approval_answer_starts_the_next_round_of_the_same_answer(
         assert tab.evaluate("() => window.__csp") == []
     assert ledger_rows(server, int(answer_id[1:])) == 2  # one row per round, none twice
     first.context.close()
+
+
+def test_the_owner_switches_a_hosted_tool_off_for_a_conversation(browser, server, module_upstream):
+    page = login(browser, server)
+    new_conversation(page)
+    page.click("#tools-choice summary")
+    boxes = page.locator("#tools-choice input[type=checkbox]")
+    assert boxes.count() == 3 and all(boxes.nth(i).is_checked() for i in range(3))
+    page.get_by_label("Code interpreter").uncheck()
+    page.click("#tools-choice button[type=submit]")
+    page.wait_for_load_state()
+    page.click("#tools-choice summary")
+    assert not page.get_by_label("Code interpreter").is_checked()
+    assert page.get_by_label("Web search").is_checked()
+    module_upstream.enqueue(fake.text_stream("Fine.", delay=0.01))
+    ask(page, "Which tools do you have?")
+    wait_status(page, "completed")
+    sent = module_upstream.requests[-1]["json"]
+    hosted = [t["type"] for t in sent["tools"] if t["type"] != "function"]  # ours go first
+    assert hosted == ["web_search", "image_generation"]
+    page.reload()
+    page.click("#tools-choice summary")
+    assert not page.get_by_label("Code interpreter").is_checked()
+    assert page.evaluate("() => window.__csp") == []
+    page.context.close()
