@@ -43,3 +43,10 @@ def reset_meeting() -> None:
 
 
 MEET = Tool(name="meet", description="Waits for a second call.", arguments=NoArguments, func=_meet)
+
+
+def _hostile(arguments: NoArguments, context: ToolContext) -> str:
+    return '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+
+
+HOSTILE = Tool(name="hostile", description="Answers HTML.", arguments=NoArguments, func=_hostile)
