@@ -33,8 +33,24 @@ FIXTURES_DIR = Path(
     or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "responses"
 )
 
-# A frame is the bytes to send, or a callable rendering them at send time (for `sent_at` stamps).
-Frame = bytes | Callable[[], bytes]
+
+class Gate:
+    """A point in a scripted stream where the fake waits until the test opens it (a turn
+    held in mid-stream for as long as a test needs, however slow the machine)."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def passed(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._open.wait, 60)
+
+
+# A frame is the bytes to send, or a callable rendering them at send time (for `sent_at`
+# stamps), or a Gate to wait at.
+Frame = bytes | Callable[[], bytes] | Gate
 # Blank line ending an SSE frame; lookbehind keeps the separator bytes attached to their frame.
 _FRAME_END = re.compile(rb"(?<=\r\n\r\n)|(?<=\n\n)")
 
@@ -121,15 +137,21 @@ def text_stream(
     stamp: bool = False,
     response_id: str | None = None,
     background: bool = False,
+    gate: Gate | None = None,
+    gate_after: int = 0,
 ) -> Reply:
     """A complete, valid Responses stream for `text`, with fresh ids on every request
-    (or a fixed response id, for a background response and its resumed stream)."""
+    (or a fixed response id, for a background response and its resumed stream); with a
+    gate, it stops after `gate_after` text deltas until the test opens it."""
     pieces = [text[i : i + chunk] for i in range(0, len(text), chunk)]
-    return Reply(
-        "stream",
-        frames=lambda: _text_frames(text, pieces, model, stamp, response_id, background),
-        delay=delay,
-    )
+
+    def frames() -> list[Frame]:
+        rendered = _text_frames(text, pieces, model, stamp, response_id, background)
+        if gate is not None:
+            rendered.insert(4 + gate_after, gate)  # after created, in_progress, 2 x added
+        return rendered
+
+    return Reply("stream", frames=frames, delay=delay)
 
 
 def _text_frames(
@@ -322,14 +344,16 @@ async def _models(_: web.Request) -> web.Response:
 
 
 async def _write_frames(resp: web.StreamResponse, frames: Sequence[Frame], delay: float) -> None:
-    rendered = (f() if callable(f) else f for f in frames)
-    if delay <= 0:
-        await resp.write(b"".join(rendered))  # one write: cheapest for benchmarks
+    if delay <= 0 and not any(isinstance(f, Gate) for f in frames):
+        await resp.write(b"".join(f() if callable(f) else f for f in frames))  # one write
         return
-    for i, frame in enumerate(rendered):
-        if i:
+    for i, frame in enumerate(frames):
+        if isinstance(frame, Gate):
+            await frame.passed()
+            continue
+        if i and delay > 0:
             await asyncio.sleep(delay)  # asyncio sleep: other streams keep flowing meanwhile
-        await resp.write(frame)
+        await resp.write(frame() if callable(frame) else frame)
 
 
 async def _cut(transport: asyncio.Transport) -> None:

@@ -42,9 +42,12 @@ def server(tools_upstream, tmp_path_factory):
     live.stop()
 
 
-def counting_answer() -> fake.Reply:
+def counting_answer(gate: fake.Gate) -> fake.Reply:
+    """Round 2: quotes the tool's result, then counts; held at the gate after 10 deltas."""
+
     def build(body: dict) -> fake.Reply:
-        return fake.text_stream(f"It is {outputs_of(body)['calculator']}. {COUNT}", delay=0.012)
+        text = f"It is {outputs_of(body)['calculator']}. {COUNT}"
+        return fake.text_stream(text, delay=0.01, gate=gate, gate_after=10)
 
     return fake.respond(build)
 
@@ -69,7 +72,7 @@ def test_a_tool_round_streams_live_and_survives_a_reload_once(browser, server, t
     summary = "The person wants a product, so I will use the calculator for it."
     tools_upstream.enqueue(
         tool_call_stream([("calculator", {"expression": "6 * 7"})], summary=summary, delay=0.03),
-        counting_answer(),
+        counting_answer(gate := fake.Gate()),
     )
     page = login(browser, server)
     new_conversation(page)
@@ -82,8 +85,10 @@ def test_a_tool_round_streams_live_and_survives_a_reload_once(browser, server, t
         wait_for_text(tab, ".item-tool_call", "calculator")
         wait_for_text(tab, ".item-tool_output .tool-result", "42")
         wait_for_text(tab, ".answer-text", "It is 42. 000")
-    assert count(page, ".badge-streaming") == 1  # reloaded in the middle of round 2
+    assert count(page, ".badge-streaming") == 1  # held in the middle of round 2
     page.reload()
+    wait_for_text(page, ".answer-text", "It is 42. 000")
+    gate.open()
     wait_status(page, "completed")
     wait_status(other, "completed")
     for tab in (page, other):

@@ -22,9 +22,12 @@ def conversation(user, settings):
     return Conversation.objects.create(owner=user, title="Tools")
 
 
-def counting(delay: float = 0.004) -> fake.Reply:
+def counting(gate: fake.Gate) -> fake.Reply:
+    """Round 2: the tool's result, then a count held at the gate after 20 deltas."""
+
     def build(body: dict) -> fake.Reply:
-        return fake.text_stream(f"{outputs_of(body)['calculator']} {COUNT}", delay=delay)
+        text = f"{outputs_of(body)['calculator']} {COUNT}"
+        return fake.text_stream(text, delay=0.002, gate=gate, gate_after=20)
 
     return fake.respond(build)
 
@@ -34,20 +37,24 @@ def text_at(tab: TabText, message_id: int, position: int) -> str:
 
 
 async def test_a_tab_attaching_mid_round_two_sees_everything_once(upstream, conversation, user):
-    upstream.enqueue(tool_call_stream([("calculator", {"expression": "6*7"})]), counting())
+    gate = fake.Gate()
+    upstream.enqueue(tool_call_stream([("calculator", {"expression": "6*7"})]), counting(gate))
     first = await connected(conversation, user)
-    await send(first, action="send", message="count after computing")
-    await receive_until(first, "010 ")
-    await first.disconnect()
-    second = await connected(conversation, user)
-    tab = TabText()
-    snapshot = await second.receive_from(timeout=5)
-    tab.feed(snapshot)
+    try:
+        await send(first, action="send", message="count after computing")
+        await receive_until(first, "018 ")  # round 2 is held at the gate from here
+        await first.disconnect()
+        second = await connected(conversation, user)
+        tab = TabText()
+        snapshot = await second.receive_from(timeout=5)
+        tab.feed(snapshot)
+    finally:
+        gate.open()
     message = await answer(conversation)
     assert "item-tool_call" in snapshot and "calculator" in snapshot
     assert '<pre class="tool-result">42</pre>' in snapshot
     partial = text_at(tab, message.pk, 2)
-    assert partial.startswith("42 000 001") and len(partial) < len(COUNT)
+    assert partial == f"42 {COUNT}"[:80].strip()  # the 20 deltas before the gate, no more
     frames = [snapshot, *await receive_until(second, FINAL, tab)]
     message = await answer(conversation)
     assert text_at(tab, message.pk, 2) == message.text.strip() == f"42 {COUNT}".strip()
