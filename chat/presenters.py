@@ -80,6 +80,33 @@ class MessageView:
     ttft_ms: int | None = None
     duration_ms: int | None = None
     retry_allowed: bool = False
+    user_long: bool = False  # folded on the page, with a button to show it all
+
+    @property
+    def has_text(self) -> bool:
+        """Whether any answer text was written (a Stop before it says so in other words)."""
+        return any(p.html for item in self.items for p in item.parts)
+
+    @property
+    def footer(self) -> list[tuple[str, str]]:
+        """The footer's pieces as (text, tooltip), joined with " · " only between pieces."""
+        bits: list[tuple[str, str]] = []
+        if self.live:
+            return bits
+        if self.usage:
+            u = self.usage
+            note = " (estimated)" if u["estimated"] else ""
+            cached = f", of which {u['cached']} cached" if u["cached"] else ""
+            reasoning = f", of which {u['reasoning']} reasoning" if u["reasoning"] else ""
+            bits.append((f"{u['input']} in", f"input tokens{cached}"))
+            bits.append((f"{u['output']} out{note}", f"output tokens{reasoning}"))
+        if self.ttft_ms is not None:
+            bits.append((f"first token {self.ttft_ms} ms", ""))
+        if self.duration_ms is not None:
+            bits.append((f"{self.duration_ms} ms total", ""))
+        if self.model:
+            bits.append((self.model, ""))
+        return bits
 
 
 def item_view(message_id: int, position: int, item: dict[str, Any], final: bool) -> ItemView:
@@ -151,6 +178,7 @@ def message_view(message: Message) -> MessageView:
         warnings=list(message.warnings or []),
         model=message.model,
         retry_allowed=message.status in ("failed", "interrupted", "incomplete", "cancelled"),
+        user_long=message.role == Message.Role.USER and is_long_message(message.text),
     )
     usage = _usage_of(message)
     view.usage = usage
@@ -173,6 +201,15 @@ def live_message_view(message_id: int, snapshot: TurnSnapshot, model: str) -> Me
         warnings=list(snapshot.warnings),
         model=snapshot.model or model,
     )
+
+
+# A person's message past either bound is folded (a pasted log should not fill the screen).
+FOLD_CHARS = 1200
+FOLD_LINES = 16
+
+
+def is_long_message(text: str) -> bool:
+    return len(text) > FOLD_CHARS or text.count("\n") >= FOLD_LINES
 
 
 def _kind(item_type: str) -> str:

@@ -1,9 +1,11 @@
 """Pages: the conversation list and one conversation. Everything live arrives over the socket."""
 
 from django.conf import settings
+from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -85,6 +87,8 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "live": any(m.is_live for m in messages),
         "socket_url": f"/ws/conversations/{convo.pk}/",
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        # "messages" is the transcript here, so the flash messages get their own name.
+        "notices": list(flash.get_messages(request)),
     }
     return render(request, "chat/conversation.html", context)
 
@@ -96,16 +100,20 @@ def share_conversation(request: HttpRequest, conversation_id: int) -> HttpRespon
     convo = get_object_or_404(Conversation, pk=conversation_id)
     if not permissions.can_write(request.user, convo):
         if permissions.can_view(request.user, convo):
-            return HttpResponseForbidden("Only the owner can share this conversation.")
+            raise PermissionDenied("Only the owner can share this conversation.")
         raise Http404("No such conversation.")
     form = ShareForm(request.POST, user=request.user)
     if not form.is_valid():
-        return HttpResponseForbidden("You can only share with a team you belong to.")
+        raise PermissionDenied("You can only share with a team you belong to.")
     team = form.cleaned_data["team"]
     if not permissions.can_share(request.user, convo, team):
-        return HttpResponseForbidden("You can only share with a team you belong to.")
+        raise PermissionDenied("You can only share with a team you belong to.")
     Conversation.objects.filter(pk=convo.pk).update(shared_with=team)
     revocation.access_changed(conversations=[convo.pk])  # open tabs of the old team re-check
+    if team is None:
+        flash.success(request, "This conversation is private again.")
+    else:
+        flash.success(request, f"Shared read-only with team {team}.")
     return redirect("conversation", convo.pk)
 
 

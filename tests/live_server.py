@@ -91,6 +91,13 @@ class LiveServer:
         self.proc.kill()
         self.proc.wait(10)
 
+    def halt(self) -> None:
+        """Stop the process as a deploy would (SIGTERM), keeping port, database and log, so
+        run() starts it again on the same address."""
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(15)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()

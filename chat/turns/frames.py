@@ -63,7 +63,9 @@ def stored_message_frame(message: Message, *, read_only: bool = False) -> str:
 def appended_message_frame(view: MessageView) -> str:
     """A message that is new to the page, added at the end of the transcript."""
     html = partial("message", {"message": view})
-    return f'<div hx-swap-oob="beforeend:#transcript">{html}</div><p id="empty-note" hx-swap-oob="delete"></p>'
+    # The "Ask anything" note is hidden by CSS once it is not alone (no oob delete: after the
+    # first turn it has no target, and htmx logs an error for every later one).
+    return f'<div hx-swap-oob="beforeend:#transcript">{html}</div>'
 
 
 def turn_controls_frame(live: bool, *, read_only: bool = False) -> str:

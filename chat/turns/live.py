@@ -6,7 +6,7 @@ import math
 import time
 from typing import Protocol
 
-from chat.presenters import STATUS_LABELS, MessageView
+from chat.presenters import STATUS_LABELS, MessageView, is_long_message
 from chat.rendering import render_plain
 from chat.services import StartedTurn, TurnPlan
 from chat.turns import bridge as wire
@@ -139,6 +139,7 @@ def pending_views(started: StartedTurn, plan: TurnPlan) -> tuple[MessageView, Me
         live=False,
         items=[],
         user_html=render_plain(plan.text),
+        user_long=is_long_message(plan.text),
     )
     answer_view = MessageView(
         id=started.assistant_message_id,
