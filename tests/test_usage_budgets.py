@@ -101,3 +101,14 @@ def test_budget_statuses_show_what_the_person_page_shows(user):
     (status,) = budgets.statuses(user.pk)
     assert (status.percent, status.warning, status.exceeded) == (95, True, False)
     assert status.describe() == "50 of 200 tokens and $1.90 of $2.00 of your budget this month"
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_budget_without_a_limit_or_with_the_wrong_scope(admin_client, user):
+    url = "/admin/chat/budget/add/"
+    empty = admin_client.post(url, {"scope": "default"})
+    assert empty.status_code == 200 and b"Set a monthly token or cost limit" in empty.content
+    mismatched = admin_client.post(url, {"scope": "team", "user": user.pk, "monthly_tokens": 5})
+    assert mismatched.status_code == 200 and not Budget.objects.exists()
+    done = admin_client.post(url, {"scope": "user", "user": user.pk, "monthly_tokens": 5})
+    assert done.status_code == 302 and Budget.objects.get().user == user

@@ -204,3 +204,11 @@ def test_a_price_change_applies_to_rows_from_its_date_after_recompute(known):
     assert late.cost == Decimal("0.0202")
     early = UsageRecord.objects.filter(created_at=at(2)).order_by("input_tokens").first()
     assert early.cost == Decimal("0.00112500")  # 500 input at 1.25, 50 output at 10 (seeded)
+
+
+def test_csv_names_cannot_run_as_spreadsheet_formulas(user):
+    UsageRecord.objects.create(
+        username="=HYPERLINK(1)", model="m", status="completed", total_tokens=1, created_at=at(5)
+    )
+    lines = list(csv.reader(io.StringIO(present.to_csv(reports.build(*MARCH, "user")))))
+    assert lines[1][0] == "'=HYPERLINK(1) (deleted)"
