@@ -77,6 +77,7 @@ class Guard:
     def __init__(self) -> None:
         self.notes = Warnings()
         self.chars = 0  # text held in all items, against MAX_CHARS
+        self.limit = MAX_CHARS
         self.changed = False  # a warning was added since take_changed()
 
     def warn(self, kind: str, what: str) -> None:
@@ -89,9 +90,9 @@ class Guard:
 
     def take(self, replaced: int, text: str) -> str:
         """`text` in place of `replaced` characters, cut to the room MAX_CHARS leaves."""
-        room = MAX_CHARS - self.chars + replaced
+        room = self.limit - self.chars + replaced
         if len(text) > room:
-            self.warn(SIZE, f"text past {MAX_CHARS:,} characters")
+            self.warn(SIZE, f"text past {self.limit:,} characters")
             text = text[: max(room, 0)]
         self.chars += len(text) - replaced
         return text
@@ -99,9 +100,9 @@ class Guard:
     def grew(self, item: Any, size_before: int) -> None:
         """Account for an item whose text was replaced wholesale; cut it if over the limit."""
         others = self.chars - size_before
-        if others + item.size() > MAX_CHARS:
-            self.warn(SIZE, f"text past {MAX_CHARS:,} characters")
-            item.clip(MAX_CHARS - others)
+        if others + item.size() > self.limit:
+            self.warn(SIZE, f"text past {self.limit:,} characters")
+            item.clip(self.limit - others)
         self.chars = others + item.size()
 
     def has_room(self, items: int) -> bool:
@@ -123,12 +124,6 @@ class Guard:
             return index
         self.warn(INDEX, f"index {index}")
         return None
-
-    def output_index_ok(self, index: int, items: int) -> bool:
-        if 0 <= index <= items + MAX_INDEX_GAP:
-            return True
-        self.warn(INDEX, f"output_index {index}")
-        return False
 
 
 _TEXT = {

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from chat.turns import bounds, hosted_events, parts
+from chat.turns.bounds import MAX_INDEX_GAP as GAP
 from chat.turns.bounds import MAX_ITEMS, Guard, short
 from chat.turns.items import (
     DELTA_FIELDS,
@@ -200,7 +201,6 @@ class TurnState:
         flushed at once (a bounded number of times a turn: MAX_ITEMS + the statuses). All
         else (text, changed items, warnings, no-ops) waits for the next coalesced frame, so
         a flood of any kind of event costs at most one frame per flush interval."""
-        items, status = len(self.items), self.status
         seq = event.sequence_number
         if seq is not None and 0 <= seq <= MAX_SEQ:  # out of range reads as absent
             if self.last_seq is not None and seq <= self.last_seq:
@@ -208,18 +208,20 @@ class TurnState:
             self.last_seq = seq
         self.events += 1
         self._round_events += 1
-        if self.status == QUEUED:
-            self._set_status(STREAMING)
-            status = None  # the first event goes out at once
+        first = self.status == QUEUED
+        if first:
+            self._set_status(STREAMING)  # the first event goes out at once
         index = event.output_index
-        if index is not None and not self.guard.output_index_ok(index, self._round_items()):
-            return status is None
+        if index is not None and not 0 <= index <= len(self.items) - self.round_start + GAP:
+            self.guard.warn(bounds.INDEX, f"output_index {index}")
+            return first
         kind = event.type
         if kind in DELTA_FIELDS:
             self._append(event, DELTA_FIELDS[kind])
             return False  # text: coalesced (the runner sends the first token at once)
+        items, status = len(self.items), self.status
         self._dispatch(event, kind)
-        return len(self.items) != items or self.status != status
+        return first or len(self.items) != items or self.status != status
 
     def _dispatch(self, event: StreamEvent, kind: str) -> None:
         if kind in DONE_FIELDS:
@@ -367,11 +369,17 @@ class TurnState:
         index = self._field_index(item, name, event)
         if index is None:
             return
-        old = item.get_text(name, index)
-        delta = self.guard.take(0, delta)
-        if not delta:
-            return
-        item.set_text(name, index, old + delta)
+        guard = self.guard
+        if guard.chars + len(delta) <= guard.limit:  # inline: this is every delta's path
+            guard.chars += len(delta)
+        else:
+            delta = guard.take(0, delta)
+            if not delta:
+                return
+        if name == "text" and index < len(item.parts):
+            item.parts[index].text += delta
+        else:
+            item.set_text(name, index, item.get_text(name, index) + delta)
         key = (position, name, index)
         self._changes.appended[key] = self._changes.appended.get(key, "") + delta
 
@@ -471,9 +479,6 @@ class TurnState:
             self.guard.grew(item, 0)
         return position
 
-    def _round_items(self) -> int:
-        return len(self.items) - self.round_start
-
     def _add(self, item: Item) -> int | None:
         if not self.guard.has_room(len(self.items)):
             return None
@@ -493,11 +498,15 @@ class TurnState:
 
     def _field_index(self, item: Item, name: str, event: StreamEvent) -> int | None:
         explicit = event.summary_index if name == "summary" else event.content_index
-        if name in LIST_FIELDS:
-            return self.guard.slot(getattr(item, name), explicit, False)
-        if name in ("text", "refusal"):
-            return self.guard.slot(item.parts, explicit, False)
-        return 0  # a single string (arguments, input, code): its index means nothing
+        if name == "text" or name == "refusal":
+            values: list[Any] = item.parts
+        elif name in LIST_FIELDS:
+            values = getattr(item, name)
+        else:
+            return 0  # a single string (arguments, input, code): its index means nothing
+        if explicit is not None and 0 <= explicit < len(values):
+            return explicit  # an existing slot: nothing to check
+        return self.guard.slot(values, explicit, False)
 
     def _set_status(self, status: str) -> None:
         if self.status != status:
