@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import Membership, Role, Team
-from chat.models import Conversation, Message
+from chat.models import Budget, Conversation, Message, UsageRecord
 from chat.services import TurnRejected
 from chat.tools import approval
 
@@ -93,3 +93,16 @@ def test_a_live_answer_cannot_be_answered(world):
         claim(owner, conversation, answer)
     answer.refresh_from_db()
     assert "approval_answer" not in answer.items[0]["raw"]
+
+
+def test_a_used_up_budget_refuses_the_next_round_and_leaves_the_request_open(world):
+    owner, _, conversation, answer = world
+    Budget.objects.create(scope="user", user=owner, monthly_tokens=10)
+    UsageRecord.objects.create(
+        user=owner, username="owner", model="m", status="completed", input_tokens=10,
+        total_tokens=10,
+    )  # fmt: skip
+    with pytest.raises(TurnRejected, match="Monthly budget reached"):
+        claim(owner, conversation, answer)
+    answer.refresh_from_db()
+    assert answer.status == "completed" and "approval_answer" not in answer.items[0]["raw"]

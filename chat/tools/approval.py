@@ -19,6 +19,7 @@ from chat import permissions
 from chat.models import Conversation, Message
 from chat.services import TurnPlan, TurnRejected, history_input
 from chat.tools import hosted
+from chat.usage import budgets
 
 APPROVED, DENIED = "approved", "denied"
 
@@ -42,6 +43,10 @@ def claim(
         if conversation is None or not permissions.can_write(user, conversation):
             raise TurnRejected("Only the owner of this conversation can answer a tool request.")
         message = _latest_answer(conversation, message_id)
+        try:  # the next round spends tokens like a new message would
+            budgets.check(user_id=user.pk, conversation_id=conversation_id)
+        except budgets.OverBudget as exc:
+            raise TurnRejected(str(exc)) from exc
         request = _open_request(message, request_id)
         request["raw"]["approval_answer"] = APPROVED if approve else DENIED
         message.rounds = [{**r, "billed": True} for r in _rounds_of(message)]
