@@ -140,3 +140,40 @@ def test_staff_reach_it_from_the_admin(client, user, django_user_model):
     client.force_login(staff)
     listing = client.get(reverse("admin:chat_conversation_changelist")).content.decode()
     assert reverse("history:review", args=[convo.pk]) in listing
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_tool_turn_shows_each_round_with_its_usage_cost_and_tool_results(
+    upstream, user, settings, client
+):
+    from tests import tool_kit
+    from tests.fake_streams import answer_with_outputs, tool_call_stream
+
+    settings.CHAT_TOOLS = list(tool_kit.BUILTINS)
+    upstream.enqueue(
+        tool_call_stream(
+            [("calculator", {"expression": "6 * 7"})], summary="Compute.", usage=(30, 12)
+        ),
+        answer_with_outputs(delay=0),
+    )
+    message_id = await replay(user, "tools")
+    message = await sync_to_async(Message.objects.get)(pk=message_id)
+    records = await sync_to_async(lambda: sorted(message.usage_records.all(), key=lambda r: r.pk))()
+    facts = await sync_to_async(review.answer_facts)(message)
+    assert len(facts.rounds) == 2 == len(records)
+    first, second = facts.rounds
+    assert (first.input_tokens, first.output_tokens) == (30, 12)
+    assert [r.response_id for r in facts.rounds] == [r.response_id for r in records]
+    assert [r.cost for r in facts.rounds] == [r.cost for r in records]
+    assert facts.response_ids == [r.response_id for r in records]  # in round order
+    (call,) = facts.tool_calls
+    assert call.name == "calculator" and call.result == "42"
+    assert facts.reasoning == ["Compute."]
+    assert facts.usage_total["input"] == sum(r.input_tokens for r in records)
+    await sync_to_async(client.force_login)(user)
+    page = (
+        await sync_to_async(client.get)(f"/history/c/{message.conversation_id}/review/")
+    ).content.decode()
+    assert page.count('class="round"') == 2
+    for record in records:
+        assert record.response_id in page
