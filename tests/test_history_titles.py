@@ -104,3 +104,18 @@ async def test_a_real_turn_titles_its_conversation_in_the_open_tab(upstream, use
         lambda: sorted(UsageRecord.objects.values_list("message_id", flat=True), key=str)
     )()
     assert rows == [answer.pk, None]
+
+
+async def test_without_auto_titles_the_first_words_reach_open_tabs(upstream, user, settings):
+    settings.CHAT_AUTO_TITLES = False
+    convo = await sync_to_async(Conversation.objects.create)(owner=user)
+    upstream.enqueue(fake.text_stream("Six and a half minutes."))
+    comm = await communicator(convo.pk, user)
+    assert (await comm.connect())[0]
+    await comm.send_to(text_data=json.dumps({"action": "send", "message": QUESTION}))
+    frames = await receive_until(comm, 'id="conversation-title"')
+    await comm.disconnect()
+    await sync_to_async(convo.refresh_from_db)()
+    assert convo.title.startswith("How long should I boil") and convo.title in frames[-1]
+    assert len(upstream.requests) == 1  # the answer only: no title request
+    assert not await sync_to_async(UsageRecord.objects.filter(message__isnull=True).exists)()

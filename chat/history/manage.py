@@ -47,6 +47,11 @@ def rename(*, conversation: Conversation, title: str, by_person: bool = True) ->
     return bool(changed)
 
 
+def announce_title(conversation: Conversation) -> None:
+    """Tell open tabs the stored title (one set without an event, e.g. from the first words)."""
+    _announce(conversation, events.renamed(conversation))
+
+
 def set_archived(*, conversation: Conversation, archived: bool) -> Conversation:
     moment = timezone.now() if archived else None
     with transaction.atomic():

@@ -62,13 +62,20 @@ class _Charge:
 
 
 async def after_turn(conversation_id: int, message_id: int) -> None:
-    if not settings.CHAT_AUTO_TITLES:
-        return
+    """After the first answer: the model's title (CHAT_AUTO_TITLES), else the first words,
+    shown in every open tab either way."""
     try:
         plan = await sync_to_async(plan_title)(conversation_id, message_id)
         if plan is None:
             return
-        snapshot = await asyncio.wait_for(ask(plan), TIMEOUT_SECONDS)
+        if not settings.CHAT_AUTO_TITLES:
+            await sync_to_async(store_fallback)(plan)
+            return
+        try:
+            snapshot = await asyncio.wait_for(ask(plan), TIMEOUT_SECONDS)
+        except TimeoutError:
+            await sync_to_async(store_fallback)(plan)
+            return
         await sync_to_async(store_title)(plan, snapshot)
     except Exception:
         log.exception("automatic title for conversation %s failed", conversation_id)
@@ -156,7 +163,25 @@ def store_title(plan: TitlePlan, snapshot: TurnSnapshot) -> str:
             input_chars=len(INSTRUCTIONS) + len(plan.prompt()),
             requested_model=plan.model,
         )
-        title = title or convo.title or fallback(plan.question)
-        if title and title != convo.title and not convo.title_by_person:
-            manage.rename(conversation=convo, title=title, by_person=False)
+        return _apply(convo, title or convo.title or fallback(plan.question))
+
+
+def store_fallback(plan: TitlePlan) -> str:
+    """No model title: the first words (usually already stored by the first message)."""
+    with transaction.atomic():
+        convo = Conversation.objects.select_for_update().filter(pk=plan.conversation_id).first()
+        if convo is None:
+            return ""
+        return _apply(convo, convo.title or fallback(plan.question))
+
+
+def _apply(convo: Conversation, title: str) -> str:
+    """Store the title unless a person named it; open tabs learn it in both cases where it
+    is the automatic one (the first words were stored without telling them)."""
+    if convo.title_by_person or not title:
+        return convo.title
+    if title != convo.title:
+        manage.rename(conversation=convo, title=title, by_person=False)
+    else:
+        manage.announce_title(convo)
     return title
