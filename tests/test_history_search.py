@@ -163,3 +163,24 @@ def test_uses_the_databases_own_full_text_index():
                 "SELECT indexdef FROM pg_indexes WHERE indexname = 'message_search_vector'"
             )
             assert "gin" in cursor.fetchone()[0].lower()
+
+
+def test_a_lost_trigger_is_put_back_after_migrate_and_the_index_caught_up(user):
+    """Django rebuilds a SQLite table to alter it, which drops its triggers: post_migrate
+    recreates them and reindexes what was written meanwhile."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's FTS5 triggers")
+    from chat.history import fts
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER chat_message_fts_ai")
+    convo = conversation(user)
+    _, unseen = exchange(convo, "q", "written while the trigger was gone: axolotl")
+    assert search.search_messages(user, "axolotl", Filters()).rows == []
+    fts.after_migrate(sender=None, using="default")
+    assert message_ids(search.search_messages(user, "axolotl", Filters())) == [unseen.pk]
+    _, later = exchange(convo, "q", "after: axolotl again")
+    assert set(message_ids(search.search_messages(user, "axolotl", Filters()))) == {
+        unseen.pk,
+        later.pk,
+    }
