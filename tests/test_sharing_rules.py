@@ -64,3 +64,13 @@ def test_the_shared_list_reads_owners_in_the_same_query(people, django_assert_nu
     with django_assert_num_queries(1):
         names = [(c.owner.username, c.shared_with.name) for c in permissions.shared_with(member)]
     assert names == [("owner", "ours")] * 3
+
+
+def test_watchers_of_a_conversation_are_its_owner_and_its_team(people):
+    owner, member, stranger = people
+    team("theirs", stranger, member)  # memberships first: their ids differ from the people's
+    ours = team("ours", owner, member)
+    private = Conversation.objects.create(owner=owner, title="private")
+    shared = Conversation.objects.create(owner=owner, title="shared", shared_with=ours)
+    assert permissions.watchers_of(private) == [owner.pk]
+    assert permissions.watchers_of(shared) == sorted([owner.pk, member.pk])
