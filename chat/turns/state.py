@@ -362,6 +362,10 @@ class TurnState:
         delta = event.delta
         if not isinstance(delta, str) or not delta:
             return
+        if "\x00" in delta:  # shown as U+FFFD live, stripped when stored: never kept at all
+            delta = delta.replace("\x00", "")
+            if not delta:
+                return
         position = self._find_or_imply(event, IMPLIED_ITEM_TYPE[name])
         if position is None:
             return
@@ -387,6 +391,7 @@ class TurnState:
         value = getattr(event, source)
         if not isinstance(value, str):
             return
+        value = value.replace("\x00", "")
         position = self._find_or_imply(event, IMPLIED_ITEM_TYPE[name])
         if position is None:
             return
