@@ -29,6 +29,7 @@ from chat.turns.runner import PROCESS_ID
 log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN = 1013  # htmx's ws extension reconnects after this code
 T = TypeVar("T")
 SERVER_SEND = "chat.server_send"  # scope key: the server's send, set by chat.routing.KeepServerSend
 READ_ONLY = "This conversation is read only: you can follow it, but not send, stop or retry."
@@ -60,6 +61,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self._pending: list[str] = []
         self._waiter: asyncio.Future[None] | None = None
         self._recheck: asyncio.Task[None] | None = None
+        self._recheck_due = False
         self.revoked = False
         await self.accept()
         self.writer = asyncio.create_task(self._write_frames())
@@ -87,11 +89,26 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     # --- access withdrawn while open (chat/revocation.py) ---
     def recheck(self) -> None:
-        if not self.revoked and (self._recheck is None or self._recheck.done()):
+        if self.revoked:
+            return
+        self._recheck_due = True  # a notice during a check runs it again: no stale answer
+        if self._recheck is None or self._recheck.done():
             self._recheck = asyncio.create_task(self._check_access())
 
     async def _check_access(self) -> None:
-        access = await _access_now(self.user_id, self.conversation_id)
+        access: permissions.Access | None = None
+        try:
+            while self._recheck_due:
+                self._recheck_due = False
+                access = await _access_now(self.user_id, self.conversation_id)
+        except Exception:
+            # Fail closed, but not for good: 1013 (try again later) makes the tab reconnect,
+            # and a connect checks access afresh.
+            log.exception("access re-check failed; the socket is closed to reconnect")
+            self.revoked = True
+            registry().detach(self.conversation_id, self)
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
         if access is not None:
             self.read_only = access.read_only
             return

@@ -31,7 +31,7 @@ async def fresh_registry():
 
 async def connected(conversation_id: int, person):
     comm = await communicator(conversation_id, person)
-    ok, _ = await comm.connect()
+    ok, _ = await comm.connect(timeout=20)  # a storm on a busy machine: not the 1 s default
     assert ok
     return comm
 
