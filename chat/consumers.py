@@ -25,6 +25,7 @@ from chat.tools import approval
 from chat.turns import frames, lifecycle
 from chat.turns.registry import registry
 from chat.turns.runner import PROCESS_ID
+from chat.usage.present import budget_notice_frame
 
 log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
@@ -210,7 +211,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         reset = (
             frames.composer_reset_frame(settings.CHAT_MAX_MESSAGE_CHARS) if reset_composer else ""
         )
-        self._queue(reset + frames.composer_error_frame(plan.budget_warning))
+        notice = budget_notice_frame(plan.budget_warning)  # its own line: errors get cleared
+        self._queue(reset + frames.composer_error_frame("") + notice)
 
     async def _approve(self, command: ApproveTool) -> None:
         """The answer to an MCP approval request starts the next round of that message."""

@@ -82,10 +82,11 @@ def test_a_person_sees_their_usage_and_budget_warning_and_refusal(browser, serve
     module_upstream.enqueue(fake.text_stream("Still here", chunk=4, delay=0.01))
     ask(page, "again")
     page.wait_for_function(
-        "() => document.querySelector('#composer-error').textContent.includes('86 %')"
+        "() => document.querySelector('#budget-notice').textContent.includes('86 %')"
     )
-    wait_status(page, "completed")
-    assert "You have used 86 % of a monthly budget" in composer_error(page)
+    wait_status(page, "completed")  # the notice stays after the answer (errors are cleared)
+    notice = page.text_content("#budget-notice")
+    assert "You have used 86 % of a monthly budget: 13 of 15 tokens" in notice
     sent = len(module_upstream.requests)
 
     second = page.context.new_page()  # another tab on the same conversation

@@ -41,6 +41,8 @@ async def send(person, server, conversation: int, text: str):
     return ws
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # two servers start, seven turns run: ~1 min, longer on a busy machine
 async def test_concurrent_turns_on_two_processes_all_count_and_both_refuse(
     tmp_path, database, upstream
 ):

@@ -39,6 +39,13 @@ def cell(name: str, value) -> str:
     return str(value)
 
 
+def budget_notice_frame(warning: str) -> str:
+    """The chat page's budget line (from 80 % of a budget; empty clears it), swapped by id."""
+    return format_html(
+        '<div id="budget-notice" class="budget-notice" role="status">{}</div>', warning
+    )
+
+
 def rows_link(report: Report, row: Row | None, figure: str = "") -> str:
     """The admin's ledger list narrowed to the rows behind a figure (estimated ones only for
     the "Estimated rows" column)."""
