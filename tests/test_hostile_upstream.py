@@ -139,3 +139,13 @@ async def test_a_flood_of_tiny_events_does_not_stall_other_streams(
     assert (answer.status, answer.text, len(usage)) == ("completed", expected, 1)
     # Frames are coalesced: never one per event.
     assert len(victim.frames) < 200, len(victim.frames)
+
+
+async def test_an_event_past_the_size_limit_is_dropped_as_it_streams(upstream, user, other_user):
+    huge = {"type": "response.output_text.delta", "item_id": "msg_f", "output_index": 0,
+            "content_index": 0, "delta": "z" * (9 * 1024 * 1024)}  # fmt: skip
+    events = [*opening("Kept"), huge, *ending("Kept")]
+    _, conversation, _ = await run_with_bystander(upstream, user, other_user, [fake.events(events)])
+    answer, usage = await stored_answer(conversation)
+    assert (answer.status, answer.text, len(usage)) == ("completed", "Kept", 1)
+    assert any("larger than 8 MiB" in w for w in answer.warnings), answer.warnings

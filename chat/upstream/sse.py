@@ -15,22 +15,48 @@ no blank line; the WHATWG algorithm would drop that final event, which is the te
 
 from __future__ import annotations
 
+# One event may hold at most this much; a longer one is dropped as it comes (never buffered
+# whole) and reported as one malformed event (issue 13: bound every size from upstream).
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+TOO_LARGE = b"(an event larger than 8 MiB, not read)"  # not JSON: parsed as MALFORMED
+
 
 class SSEFramer:
     """Turns raw body chunks into the `data` of each complete event (bytes)."""
 
-    __slots__ = ("_parts", "_cr")
+    __slots__ = ("_parts", "_cr", "_size", "_skipping")
 
     def __init__(self) -> None:
         self._parts: list[bytes] = []  # the unfinished event, normalised to \n endings
         self._cr = False  # a chunk ended in \r: it may be the first half of \r\n
+        self._size = 0  # bytes in _parts
+        self._skipping = False  # inside an event past MAX_EVENT_BYTES: dropped to its end
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The data of every event this chunk completes; b"" for an event without data."""
         if not self._parts and not self._cr and chunk.endswith(b"\n\n") and b"\r" not in chunk:
-            # The usual chunk: whole events (at a relay's pace, one).
-            return _data_of(chunk[:-2].split(b"\n\n"))
+            if not self._skipping:
+                # The usual chunk: whole events (at a relay's pace, one).
+                return _data_of(chunk[:-2].split(b"\n\n"))
+        if self._skipping:
+            return self._skip(chunk)
         return _data_of(self._complete(chunk))
+
+    def _skip(self, chunk: bytes) -> list[bytes]:
+        """Drop the rest of a too-large event; go on after its blank line."""
+        if self._cr or b"\r" in chunk:
+            chunk = self._normalise(chunk)
+        held = self._parts[0] if self._parts else b""  # at most a "\n" ending the last chunk
+        self._parts.clear()
+        chunk = held + chunk
+        end = chunk.find(b"\n\n")
+        if end < 0:
+            if chunk.endswith(b"\n"):
+                self._parts.append(b"\n")  # may be half of the blank line
+            return []
+        self._skipping = False
+        rest = chunk[end + 2 :]
+        return self.feed(rest) if rest else []
 
     def _complete(self, chunk: bytes) -> list[bytes]:
         """The events completed by this chunk and what came before; the rest waits."""
@@ -40,21 +66,41 @@ class SSEFramer:
         if b"\n\n" not in chunk and not (parts and parts[-1][-1:] == b"\n" and chunk[:1] == b"\n"):
             if chunk:
                 parts.append(chunk)  # joined once, when the event is complete
+                self._size += len(chunk)
+                if self._size > MAX_EVENT_BYTES:
+                    return self._too_large(chunk)
             return []
         if parts:
             parts.append(chunk)
             chunk = b"".join(parts)
             parts.clear()
+            self._size = 0
         end = chunk.rfind(b"\n\n")
         if end + 2 < len(chunk):
             parts.append(chunk[end + 2 :])
+            self._size = len(parts[0])
+            if self._size > MAX_EVENT_BYTES:
+                return [*chunk[:end].split(b"\n\n"), *self._too_large(parts[0])]
         return chunk[:end].split(b"\n\n")
+
+    def _too_large(self, last: bytes) -> list[bytes]:
+        """Forget the event so far; drop the rest of it as it comes (see _skip)."""
+        self._parts.clear()
+        self._size = 0
+        self._skipping = True
+        if last.endswith(b"\n"):
+            self._parts.append(b"\n")
+        return [b"data: " + TOO_LARGE]  # one block: reported once as a malformed event
 
     def close(self) -> list[bytes]:
         """At EOF: the unfinished event counts as if its blank line had come."""
         tail = b"".join(self._parts)
         self._parts.clear()
+        self._size = 0
         self._cr = False  # a held \r only ended a line
+        if self._skipping:
+            self._skipping = False
+            return []
         return _data_of([tail]) if tail else []
 
     def _normalise(self, chunk: bytes) -> bytes:
