@@ -57,6 +57,7 @@ MATRIX: dict[str, tuple[str, tuple]] = {
     # History (chat/history/): search and list only ever cover the person's own and shared.
     "history:index":         ("GET",  (LOGIN, "200", "200", "200", "200", "200", LOGIN)),
     "history:export_all":    ("GET",  (LOGIN, "200", "200", "200", "200", "200", LOGIN)),
+    "history:import":        ("POST", (LOGIN, "400", "400", "400", "400", "400", LOGIN)),  # no file
     "history:rename":        ("POST", (LOGIN, "200", "404", "404", "403", "404", LOGIN)),
     "history:archive":       ("POST", (LOGIN, "200", "404", "404", "403", "404", LOGIN)),
     "history:delete":        ("POST", (LOGIN, "204", "404", "404", "403", "404", LOGIN)),

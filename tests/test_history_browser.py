@@ -125,3 +125,26 @@ def test_export_all_downloads_a_zip(browser, server, module_upstream):  # noqa: 
     markdown = next(n for n in names if n.startswith(f"conversations/{cid}-") and n.endswith(".md"))
     assert "Inside the archive." in archive.read(markdown).decode()
     first.context.close()
+
+
+def test_export_json_then_import_it_as_a_new_conversation(browser, server, module_upstream):  # noqa: F811
+    first, second, cid = start_conversation(
+        browser, server, module_upstream, "Keep this", "Carried over intact."
+    )
+    second.close()
+    with first.expect_download() as download_info:
+        first.click("text=JSON")
+    path = download_info.value.path()
+    first.goto(f"{server.url}/history/")
+    first.set_input_files("#import-file", path)
+    first.click("#import-button")
+    first.wait_for_url(lambda url: re.search(r"/c/(\d+)/$", url) and f"/c/{cid}/" not in url)
+    assert first.text_content(".message.user").strip() == "Keep this"
+    assert "Carried over intact." in first.text_content(".message.assistant .answer-text")
+    first.goto(f"{server.url}/history/")
+    first.set_input_files(
+        "#import-file", {"name": "x.json", "mimeType": "application/json", "buffer": b"{}"}
+    )
+    first.click("#import-button")
+    assert "not a conversation exported" in first.text_content("#import-error")
+    first.context.close()

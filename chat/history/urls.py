@@ -6,6 +6,7 @@ app_name = "history"
 urlpatterns = [
     path("", views.index, name="index"),
     path("export.zip", views.export_all, name="export_all"),
+    path("import/", views.import_json, name="import"),
     path("c/<int:conversation_id>/rename/", views.rename, name="rename"),
     path("c/<int:conversation_id>/archive/", views.archive, name="archive"),
     path("c/<int:conversation_id>/export.<str:kind>", views.export_one, name="export"),

@@ -3,7 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import ReviewLog
 from chat import permissions
-from chat.history import events, export, listing, manage, search
+from chat.history import events, export, importing, listing, manage, search
 from chat.history import review as review_facts
 from chat.history.forms import HistoryForm
 from chat.models import Conversation
@@ -40,6 +40,24 @@ def index(request: HttpRequest) -> HttpResponse:
     if request.htmx and cursor:
         return render(request, f"{PAGE}#more_rows", context)
     return render(request, PAGE, context)
+
+
+@login_required
+@require_POST
+def import_json(request: HttpRequest) -> HttpResponse:
+    """A conversation from a JSON export becomes a new private conversation of this person."""
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise importing.Refused("Choose a JSON export file to import.")
+        if upload.size > importing.MAX_BYTES:
+            raise importing.Refused("The file is too large to import.")
+        convo = importing.import_conversation(user=request.user, raw=upload.read())
+    except importing.Refused as exc:
+        context = {"form": HistoryForm(), "query": "", "titles": [], "page": None}
+        context["import_error"] = str(exc)
+        return render(request, PAGE, context, status=400)
+    return redirect("conversation", convo.pk)
 
 
 @login_required
