@@ -237,3 +237,38 @@ async def test_stop_from_two_tabs_at_once_twenty_times_while_another_person_stre
         await comm.disconnect()
     registry_module._registry = None
     await close_shared_client()
+
+
+async def test_stop_racing_the_final_event_over_a_socket_shows_what_is_stored(upstream, user):
+    """Stop pressed around the moment the answer ends, 20 times: the tab ends on exactly the
+    stored status and text (completed or cancelled, never back to streaming)."""
+    from chat.models import Conversation
+    from chat.turns import registry as registry_module
+    from tests.relay_client import TabText, communicator, receive_until
+
+    registry_module._registry = None
+    rng = random.Random(11)
+    conversation = await sync_to_async(Conversation.objects.create)(owner=user, title="race")
+    comm = await communicator(conversation.pk, user)
+    assert (await comm.connect())[0]
+    text = "".join(f"f{i:02d} " for i in range(40))
+    for attempt in range(TRIES):
+        upstream.enqueue(fake.text_stream(text, chunk=4, delay=0.001))
+        await comm.send_to(text_data='{"action": "send", "message": "go"}')
+        tab = TabText()
+        await receive_until(comm, "f00", tab)
+        await pause(rng.uniform(0, 0.06))
+        await comm.send_to(text_data='{"action": "stop"}')
+        frames = await receive_until(comm, 'data-live="false"', tab, wait=10)
+        message = await sync_to_async(
+            lambda: Message.objects.filter(conversation=conversation, role="assistant").latest("id")
+        )()
+        assert message.status in ("completed", "cancelled"), attempt
+        assert f"badge-{message.status}" in frames[-1], attempt
+        assert tab.of(message.pk) == message.text.strip(), attempt
+        assert await sync_to_async(UsageRecord.objects.filter(message=message).count)() == 1
+        if message.status == "completed":
+            assert message.text == text, attempt
+    await comm.disconnect()
+    registry_module._registry = None
+    await close_shared_client()
