@@ -148,3 +148,29 @@ def test_export_json_then_import_it_as_a_new_conversation(browser, server, modul
     first.click("#import-button")
     assert "not a conversation exported" in first.text_content("#import-error")
     first.context.close()
+
+
+def test_history_pages_raise_no_csp_violation(browser, server, module_upstream):  # noqa: F811
+    from tests.test_browser_security import violations, watched_page
+
+    module_upstream.enqueue(fake.text_stream("Under the policy.", chunk=6, delay=0.005))
+    page, problems = watched_page(browser, server)
+    new_conversation(page)
+    ask(page, "Policy check")
+    wait_status(page, "completed")
+    cid = int(re.search(r"/c/(\d+)/", page.url)[1])
+    page.click(".rename-box summary")
+    page.fill("#rename-input", "Policy title")
+    page.click("#rename-save")
+    page.wait_for_function(
+        "() => document.getElementById('conversation-title').textContent === 'Policy title'"
+    )
+    page.click("#archive-button")
+    page.wait_for_selector("#archived-note:not(:empty)")
+    assert violations(page) == []
+    for path in ("/history/?q=policy", f"/history/c/{cid}/review/", "/history/?archived=on"):
+        page.goto(f"{server.url}{path}")
+        assert violations(page) == [], path
+    assert "Policy title" in page.text_content("#rows")
+    assert problems == []
+    page.context.close()
