@@ -193,3 +193,18 @@ def test_delete_keeps_the_usage_ledger(client, user):
     assert record.conversation_id is None and record.message_id is None
     assert (record.response_id, record.input_tokens, record.output_tokens) == ("resp_keep", 120, 30)
     assert record.user_id == user.pk
+
+
+def test_team_members_tabs_learn_a_rename_but_strangers_do_not(
+    client, user, other_user, django_user_model, tabs, django_capture_on_commit_callbacks
+):
+    stranger = django_user_model.objects.create_user("carol")
+    team = team_with(user, other_user)
+    convo = conversation(user, "Team plan", shared_with=team)
+    member_tab = tabs(other_user, conversation(other_user).pk)  # on another page of theirs
+    stranger_tab = tabs(stranger, conversation(stranger).pk)
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("history:rename", args=[convo.pk]), {"title": "Team plan v2"})
+    assert any(f'id="shared-{convo.pk}-name">Team plan v2<' in h for h in member_tab.received)
+    assert stranger_tab.received == []
