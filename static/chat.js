@@ -64,6 +64,7 @@
     pinned = true;
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
+    afterSwaps();
     var form = byId("composer");
     if (form && form.dataset.sending && !document.querySelector("#composer-error:empty")) { unlock(form); }
     refreshSend();
@@ -92,6 +93,9 @@
   });
   document.addEventListener("htmx:wsOpen", function () { setOffline(false); });
 
+  // htmx gives a swapped element its old attributes until the swap settles, so what the new
+  // attributes say is read once the whole message is in (htmx:wsAfterMessage, below).
+  var swapped = { controls: false, badges: [] };
   document.addEventListener("htmx:oobAfterSwap", function (e) {
     var id = e.target && e.target.id;
     if (id === "composer") {
@@ -101,16 +105,26 @@
     } else if (id === "conversation-title") {
       document.title = e.target.textContent.trim() + " · Chat"; // renamed: the browser tab too
     } else if (id === "turn-controls") {
+      swapped.controls = true;
+    } else if (/^m\d+-status$/.test(id || "")) {
+      swapped.badges.push(id);
+    }
+  });
+  function afterSwaps() {
+    if (swapped.controls) {
       var now = live();
       if (wasLive !== null && now !== wasLive) showError(""); // a new state: old errors are stale
       wasLive = now;
-    } else if (/^m\d+-status$/.test(id || "")) {
-      // The badge changed: the message's status class follows (it drives the typing cursor).
-      var article = byId(id.split("-")[0]);
-      var status = (e.target.className.match(/badge-(\w+)/) || [])[1];
-      if (article && status) article.className = article.className.replace(/status-\w+/, "status-" + status);
     }
-  });
+    // A badge changed: its message's status class follows (it draws the typing cursor).
+    swapped.badges.forEach(function (id) {
+      var badge = byId(id);
+      var article = byId(id.split("-")[0]);
+      var status = badge && (badge.className.match(/badge-(\w+)/) || [])[1];
+      if (article && status) article.className = article.className.replace(/status-\w+/, "status-" + status);
+    });
+    swapped = { controls: false, badges: [] };
+  }
 
   // Length: a counter near the limit, and a paste that would pass it is refused, not cut.
   function limit() {

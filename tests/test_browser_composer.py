@@ -85,15 +85,18 @@ def test_enter_while_an_answer_is_written_does_not_submit(browser, server, modul
 def test_a_stale_error_clears_on_the_next_state_change(browser, server, module_upstream):
     page = login(browser, server)
     new_conversation(page)
+    other = page.context.new_page()  # the next state change comes from another tab
+    other.goto(page.url)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     page.evaluate("() => navigator.clipboard.writeText('x'.repeat(40000))")
     page.focus("#composer-input")
     page.keyboard.press("Control+V")
     assert "not added" in page.text_content("#composer-error")
-    module_upstream.enqueue(fake.text_stream("An answer.", delay=0.05))
-    ask(page, "a question")
-    wait_status(page, "completed")
+    module_upstream.enqueue(fake.text_stream("An answer. " * 30, chunk=3, delay=0.02))
+    ask(other, "a question from the other tab")
+    page.wait_for_selector("#stop-button")
     assert page.text_content("#composer-error").strip() == ""
+    wait_status(page, "completed")
     page.context.close()
 
 
