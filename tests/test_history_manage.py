@@ -178,6 +178,26 @@ def test_events_cross_processes_through_the_bridge():
         turns.user_watchers[999_001].discard(tab)
 
 
+def test_the_owner_and_the_others_each_get_only_the_sidebar_ids_they_have():
+    """conv-N for the owner, shared-N for the team: no oob element without a target."""
+    turns = registry()
+    owner, member = Tab(999_011), Tab(999_012)
+    turns.user_watchers[999_011].add(owner)
+    turns.user_watchers[999_012].add(member)
+    try:
+        event = wire.ConversationEvent(
+            conversation=7, origin="proc.other", users=[999_011, 999_012], watcher_html="",
+            owner=999_011, owner_html="<span id='conv-7-name'></span>",
+            user_html="<span id='shared-7-name'></span>",
+        )  # fmt: skip
+        turns.on_bridge_message(event)
+        assert owner.received == ["<span id='conv-7-name'></span>"]
+        assert member.received == ["<span id='shared-7-name'></span>"]
+    finally:
+        turns.user_watchers[999_011].discard(owner)
+        turns.user_watchers[999_012].discard(member)
+
+
 def test_delete_keeps_the_usage_ledger(client, user):
     from chat.models import UsageRecord
 

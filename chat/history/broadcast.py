@@ -17,7 +17,15 @@ from chat.turns.registry import registry
 log = logging.getLogger(__name__)
 
 
-def on_commit(conversation_id: int, users: list[int], *, watcher_html: str, user_html: str) -> None:
+def on_commit(
+    conversation_id: int,
+    users: list[int],
+    *,
+    watcher_html: str,
+    user_html: str,
+    owner: int = 0,
+    owner_html: str = "",
+) -> None:
     """Publish the event once the current transaction commits (at once outside one)."""
     event = wire.ConversationEvent(
         conversation=conversation_id,
@@ -25,6 +33,8 @@ def on_commit(conversation_id: int, users: list[int], *, watcher_html: str, user
         users=users,
         watcher_html=watcher_html,
         user_html=user_html,
+        owner=owner,
+        owner_html=owner_html,
     )
     transaction.on_commit(lambda: _publish_sync(event))
 

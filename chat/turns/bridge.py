@@ -96,6 +96,10 @@ class ConversationEvent(_Msg):
     users: list[int] = Field(max_length=10_000)
     watcher_html: str  # for sockets watching the conversation
     user_html: str  # for every socket of those users (their sidebars)
+    # The owner's sidebar names the conversation conv-N, others' shared-N: each gets only the
+    # ids it has (htmx logs an error for every oob element without a target).
+    owner: int = 0
+    owner_html: str = ""
 
 
 AnyMessage = (

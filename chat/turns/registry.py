@@ -109,9 +109,11 @@ class TurnRegistry:
         """A rename, archive or delete, shown in this process's tabs (seq 0: never dropped)."""
         if event.watcher_html:
             self.broadcast(event.conversation, 0, event.watcher_html)
-        if event.user_html:
-            for user_id in event.users:
-                self.notify_user(user_id, event.user_html)
+        for user_id in event.users:
+            owner = event.owner and user_id == event.owner
+            html = event.owner_html if owner else event.user_html
+            if html:
+                self.notify_user(user_id, html)
 
     # --- the channel layer side ---
     # --- access withdrawn while sockets are open ---
