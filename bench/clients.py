@@ -152,6 +152,10 @@ class Stream:
                         turn.text = content
                     else:
                         turn.final_text = content
+                        # The finished item replaces the streamed text (the last deltas may
+                        # arrive only in it): what the person sees is the longer text.
+                        if content.startswith(turn.text):
+                            turn.text = content
                 elif m.group(4) == target:
                     turn.text += html.unescape(m.group(5))
             length = len(turn.text)

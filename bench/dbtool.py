@@ -23,7 +23,6 @@ def _django() -> None:
 
 
 def setup(spec: dict) -> dict:
-    from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import User
@@ -49,7 +48,9 @@ def setup(spec: dict) -> dict:
         for user in users:
             data = {
                 SESSION_KEY: str(user.pk),
-                BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
+                # The backend that logs people in (axes' standalone backend, listed first,
+                # only guards logins and cannot load a user).
+                BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
                 HASH_SESSION_KEY: user.get_session_auth_hash(),
             }
             key = get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789")

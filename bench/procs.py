@@ -135,15 +135,19 @@ class Fake:
 
 
 class Server:
-    """One app server process: `python -m bench.serve` (the real app behind bench.probe)."""
+    """One server process: `python -m bench.serve` (the real app behind bench.probe), or the floor."""
 
     def __init__(self, kind: str, env: dict[str, str], log: Path) -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log.open("w")
+        if kind == "floor":  # the bare relay (bench/floor.py) in place of the app
+            cmd = [PY, "-m", "bench.floor", "--port", str(self.port)]
+        else:
+            cmd = [PY, "-m", "bench.serve", "--server", kind, "--port", str(self.port)]
         self.proc = subprocess.Popen(
-            [PY, "-m", "bench.serve", "--server", kind, "--port", str(self.port)],
+            cmd,
             cwd=ROOT,
             env=env,
             stdout=self.log,

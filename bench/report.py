@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench.metrics import GOAL_P99_MS, MODES
 from bench.procs import ROOT
+from bench.ratios import add_ratios, ratio_table
 
 COLUMNS = [
     ("mode", 16), ("N", 5), ("add p50", 8), ("p99", 7), ("max", 7), ("ttft+ p50", 9),
@@ -38,7 +39,7 @@ def row_cells(row: dict) -> list[str]:
                 "ok" if not row["lost_text"] else "LOST", "yes" if row["pass"] else "NO",
                 _f(row.get("other_cpu_cores"), 2)]  # fmt: skip
     o = row.get("ttft_overhead_ms", {})
-    text_ok = row["lost_text"] == 0 and row["stored_ok"]
+    text_ok = row["lost_text"] == 0 and row["stored_ok"] is not False
     return [row["mode"], str(row["streams"]), _f(added.get("p50"), 2), _f(added.get("p99"), 2),
             _f(added.get("max"), 1), _f(o.get("p50"), 2), _f(o.get("p99"), 2),
             _f(row["frames_per_answer"], 0), _f(row["server_cpu_us_per_delta"], 0),
@@ -118,6 +119,7 @@ def write_outputs(
     started: datetime.datetime,
 ) -> None:
     """The run's table, JSON and chart; plain values in, so this module needs nothing of run.py."""
+    held = add_ratios(rows)
     doc = {
         "date": started.isoformat(timespec="seconds"),
         "duration_s": round(duration_s, 1),
@@ -132,6 +134,7 @@ def write_outputs(
             "goal_p99_ms": GOAL_P99_MS,
             "clients_offer_deflate": not args.no_deflate,
         },  # fmt: skip
+        "held": held,
         "results": rows,
     }
     out = Path(args.out)
@@ -139,6 +142,8 @@ def write_outputs(
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print()
     print(table(rows))
+    print()
+    print(ratio_table(rows, held))
     print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", end="")
     try:
         from bench.chart import chart
