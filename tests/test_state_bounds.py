@@ -202,3 +202,20 @@ def test_out_of_range_sequence_numbers_read_as_absent():
     apply_all(state, delta(0, "!", sequence_number=2**40), delta(0, "?", sequence_number=-3))
     assert state.text == "Hello!?"
     assert state.last_seq is None
+
+
+def test_a_part_takes_deltas_without_copying_and_reads_as_a_plain_field():
+    from dataclasses import asdict
+
+    from chat.turns.items import Part
+
+    part = Part(text="ab")
+    for delta in "cdef":
+        part.add(delta)
+    assert len(part._pending) == 4  # kept as chunks until read: no copy per delta
+    assert part.text == "abcdef" and not part._pending  # joined once, on reading
+    assert asdict(part) == {"kind": "output_text", "text": "abcdef", "annotations": []}
+    part.add("g")
+    assert part == Part(text="abcdefg") and Part(**asdict(part)) == part
+    part.text = "new"
+    assert part.text == "new"

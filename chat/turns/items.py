@@ -57,11 +57,36 @@ MAX_ENCRYPTED_CHARS = 100_000
 
 @dataclass
 class Part:
-    """A content part of a message: answer text (with annotations) or a refusal."""
+    """A content part of a message: answer text (with annotations) or a refusal.
+
+    `text` reads and writes as a plain field; `add` appends a delta without copying the text
+    so far (it is joined when next read). `part.text += delta` copied the whole text on every
+    delta: quadratic, seconds of CPU for a long answer streamed in small deltas."""
 
     kind: str = "output_text"
     text: str = ""
     annotations: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, delta: str) -> None:
+        self._pending.append(delta)
+
+
+def _part_text(part: Part) -> str:
+    pending = part._pending
+    if pending:
+        pending.insert(0, part._text)
+        part._text = "".join(pending)
+        pending.clear()
+    return part._text
+
+
+def _set_part_text(part: Part, value: str) -> None:
+    part._text = value
+    part._pending = []
+
+
+# After the dataclass is made: its __init__, eq, repr and asdict go through the property.
+Part.text = property(_part_text, _set_part_text)  # type: ignore[assignment]
 
 
 @dataclass

@@ -381,7 +381,7 @@ class TurnState:
             if not delta:
                 return
         if name == "text" and index < len(item.parts):
-            item.parts[index].text += delta
+            item.parts[index].add(delta)
         else:
             item.set_text(name, index, item.get_text(name, index) + delta)
         key = (position, name, index)
