@@ -32,15 +32,16 @@ class SSEClient(asyncio.Protocol):
     def start_turn(self) -> None:
         self.turn += 1
         key = f"{self.run.prefix} s{self.index} t{self.turn}"
-        body = orjson.dumps(
-            {"model": "fake-model", "input": [{"role": "user", "content": key}], "stream": True}
-        )
+        plan = self.run.plan
+        body = orjson.dumps({"model": plan.get("model", "fake-model"), "stream": True,
+                             "input": [{"role": "user", "content": key}]})  # fmt: skip
         self.pending = b""
         self.cur = {"stream": self.index, "turn": self.turn, "key": key, "sent": [],
                     "recv": [], "t_send": time.time(), "t_done": None, "text": []}  # fmt: skip
         self.transport.write(
             b"POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\naccept: text/event-stream\r\n"
-            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+            b"%scontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+            % (self.run.auth, len(body), body)
         )
 
     def data_received(self, data: bytes) -> None:
@@ -75,6 +76,9 @@ class BaselineRun:
     def __init__(self, plan: dict) -> None:
         self.plan = plan
         self.prefix = plan["prefix"]
+        # A peer gateway (bench/peer.py) wants its key; the fake wants none.
+        key = plan.get("api_key")
+        self.auth = b"authorization: Bearer %s\r\n" % key.encode() if key else b""
         self.turns = plan["turns"]
         self.expected = answer_text(plan["deltas"])[0]
         self.clients: list[SSEClient] = []

@@ -19,6 +19,7 @@ from bench import metrics, procs
 from bench.backing import create_database, drop_database, services_reachable, with_db
 from bench.fake import answer_text
 from bench.metrics import GOAL_P99_MS, MODES
+from bench.peer import run_litellm
 from bench.procs import RESULTS, ROOT
 from bench.report import print_row, write_outputs
 from bench.spy import finish_py_spy, start_py_spy
@@ -43,6 +44,8 @@ MODE_DEFS = {
     "floor": Mode("floor", "floor"),
     "daphne": Mode("daphne", "daphne"),
     "uvicorn": Mode("uvicorn", "uvicorn"),
+    # A peer: LiteLLM's proxy between the same fake and bare SSE clients (bench/peer.py).
+    "litellm": Mode("litellm", "litellm"),
     # The two-process modes run the production server (project/serve.py) unless told otherwise.
     "redis-pg-local": Mode("redis-pg-local", "uvicorn", 2, "runner", True),
     "redis-pg-remote": Mode("redis-pg-remote", "uvicorn", 2, "other", True),
@@ -426,7 +429,10 @@ def main(argv: list[str] | None = None) -> int:
                             str(RESULTS / f"profile-{name}-{n}.txt")], cwd=ROOT)  # fmt: skip
             return 0
         for name in modes:
-            bench.run_mode(MODE_DEFS[name], steps)
+            if name == "litellm":
+                run_litellm(bench, MODE_DEFS[name], steps)
+            else:
+                bench.run_mode(MODE_DEFS[name], steps)
     except KeyboardInterrupt:
         print("interrupted: writing what was measured", file=sys.stderr)
     finally:
