@@ -238,3 +238,41 @@ def test_long_user_messages_are_folded_with_a_way_to_unfold(browser, server, mod
         page.reload()
         wait_status(page, "completed")
     page.context.close()
+
+
+def test_a_rename_logs_no_htmx_error_for_the_owner_or_a_team_viewer(browser, server):
+    conversation_id = shell(
+        server,
+        "from django.contrib.auth.models import User; from accounts.models import *; "
+        "from chat.models import Conversation, Message; "
+        "o = User.objects.get(username='tester'); "
+        f"m, _ = User.objects.get_or_create(username='teammate'); m.set_password('{PASSWORD}'); m.save(); "
+        "t, _ = Team.objects.get_or_create(name='Owls'); "
+        "Membership.objects.get_or_create(team=t, user=o); Membership.objects.get_or_create(team=t, user=m); "
+        "c = Conversation.objects.create(owner=o, title='Before', shared_with=t); "
+        "Message.objects.create(conversation=c, role='user', text='hi', status='completed'); print(c.pk)",
+    )
+    owner = login(browser, server)
+    owner.goto(f"{server.url}/c/{conversation_id}/")
+    viewer = browser.new_context().new_page()
+    viewer.goto(f"{server.url}/accounts/login/")
+    viewer.fill("#id_username", "teammate")
+    viewer.fill("#id_password", PASSWORD)
+    viewer.click("button[type=submit]")
+    viewer.wait_for_url(f"{server.url}/c/*/")
+    viewer.goto(f"{server.url}/c/{conversation_id}/")
+    logged: list[str] = []
+    for tab in (owner, viewer):
+        tab.on("console", lambda m, t=tab: logged.append(f"{t.url} {m.text}"))
+        tab.wait_for_function("() => document.querySelector('#chat')")
+    owner.click(".rename-box summary")
+    owner.fill("#rename-input", "After")
+    owner.click("#rename-save")
+    for tab in (owner, viewer):
+        tab.wait_for_function("() => document.title === 'After · Chat'")
+        assert tab.text_content("#conversation-title") == "After"
+    assert viewer.text_content(f"#shared-{conversation_id}-name") == "After"
+    assert owner.text_content(f"#conv-{conversation_id}-name") == "After"
+    assert not [m for m in logged if "htmx:" in m], logged
+    owner.context.close()
+    viewer.context.close()

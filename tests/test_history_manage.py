@@ -22,6 +22,7 @@ class Tab:
         self.socket_key = f"tab-{id(self)}"
         self.floor = 0
         self.received: list[str] = []
+        self.read_only = False
 
     def deliver(self, seq: int, html: str) -> None:
         self.received.append(html)

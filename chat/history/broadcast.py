@@ -25,6 +25,7 @@ def on_commit(
     user_html: str,
     owner: int = 0,
     owner_html: str = "",
+    viewer_html: str | None = None,
 ) -> None:
     """Publish the event once the current transaction commits (at once outside one)."""
     event = wire.ConversationEvent(
@@ -35,6 +36,7 @@ def on_commit(
         user_html=user_html,
         owner=owner,
         owner_html=owner_html,
+        viewer_html=viewer_html,
     )
     transaction.on_commit(lambda: _publish_sync(event))
 

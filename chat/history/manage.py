@@ -117,13 +117,13 @@ def _remove_files(files: list[tuple[Storage, str]]) -> None:
             log.warning("could not delete stored file %s", name)
 
 
-def _announce(conversation: Conversation, html: tuple[str, str, str]) -> None:
-    watcher_html, owner_html, user_html = html
+def _announce(conversation: Conversation, event: events.Event) -> None:
     broadcast.on_commit(
         conversation.pk,
         permissions.watchers_of(conversation),
-        watcher_html=watcher_html,
-        user_html=user_html,
+        watcher_html=event.watcher,
+        viewer_html=event.viewer,
+        user_html=event.others,
         owner=conversation.owner_id,
-        owner_html=owner_html,
+        owner_html=event.owner,
     )

@@ -95,6 +95,7 @@ class ConversationEvent(_Msg):
     origin: str  # the sending process's channel: it has shown the event already
     users: list[int] = Field(max_length=10_000)
     watcher_html: str  # for sockets watching the conversation
+    viewer_html: str | None = None  # for read-only ones instead (no owner controls), if set
     user_html: str  # for every socket of those users (their sidebars)
     # The owner's sidebar names the conversation conv-N, others' shared-N: each gets only the
     # ids it has (htmx logs an error for every oob element without a target).

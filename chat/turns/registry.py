@@ -108,7 +108,7 @@ class TurnRegistry:
     def show_conversation_event(self, event: wire.ConversationEvent) -> None:
         """A rename, archive or delete, shown in this process's tabs (seq 0: never dropped)."""
         if event.watcher_html:
-            self.broadcast(event.conversation, 0, event.watcher_html)
+            self.broadcast(event.conversation, 0, event.watcher_html, event.viewer_html)
         for user_id in event.users:
             owner = event.owner and user_id == event.owner
             html = event.owner_html if owner else event.user_html
