@@ -34,7 +34,18 @@ class ApproveTool(_Command):
     approve: Literal["true", "false"]  # form values arrive as text
 
 
-Command = Annotated[Send | Stop | Retry | ApproveTool, Field(discriminator="action")]
-command_adapter: TypeAdapter[Send | Stop | Retry | ApproveTool] = TypeAdapter(Command)
+class Continue(_Command):
+    """Go on with an incomplete answer: one more round into the same message."""
+
+    action: Literal["continue"]
+    message: int  # the incomplete answer
+
+
+Command = Annotated[
+    Send | Stop | Retry | ApproveTool | Continue, Field(discriminator="action")
+]
+command_adapter: TypeAdapter[Send | Stop | Retry | ApproveTool | Continue] = TypeAdapter(
+    Command
+)
 
 MAX_FRAME_BYTES = 1_100_000  # a frame larger than this is refused before parsing

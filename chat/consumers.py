@@ -19,10 +19,18 @@ from pydantic import ValidationError
 
 from accounts.models import ReviewLog
 from chat import permissions, services
-from chat.commands import MAX_FRAME_BYTES, ApproveTool, Retry, Send, Stop, command_adapter
+from chat.commands import (
+    MAX_FRAME_BYTES,
+    ApproveTool,
+    Continue,
+    Retry,
+    Send,
+    Stop,
+    command_adapter,
+)
 from chat.models import Conversation, Message
 from chat.tools import approval
-from chat.turns import frames, lifecycle
+from chat.turns import continuation, frames, lifecycle
 from chat.turns.registry import registry
 from chat.turns.runner import PROCESS_ID
 from chat.usage.present import budget_notice_frame
@@ -191,6 +199,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 await self._start(text, reset_composer=False)
         elif isinstance(command, ApproveTool):
             await self._approve(command)
+        elif isinstance(command, Continue):
+            await self._continue(command)
 
     async def _start(self, text: str, *, reset_composer: bool) -> None:
         try:
@@ -234,6 +244,25 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         self._queue(frames.composer_error_frame(""))
 
+    async def _continue(self, command: Continue) -> None:
+        """Continue: the incomplete answer goes on as one more round of the same message."""
+        if registry().is_live(self.conversation_id):
+            self._error("A reply is still being written in this conversation.")
+            return
+        try:
+            claimed = await _in_db_thread(continuation.claim)(
+                user=self.user, conversation_id=self.conversation_id, message_id=command.message,
+                lease_owner=f"{PROCESS_ID}-{uuid.uuid4().hex[:8]}",
+            )  # fmt: skip
+            await registry().resume(
+                claimed.message, lease_owner=claimed.lease_owner, plan=claimed.plan,
+                then_input=claimed.then_input,
+            )  # fmt: skip
+        except services.TurnRejected as exc:
+            self._error(str(exc))
+            return
+        self._queue(frames.composer_error_frame(""))
+
     def _error(self, message: str) -> None:
         self._queue(frames.composer_error_frame(message))
 
@@ -253,7 +282,7 @@ def _explain(exc: ValidationError) -> str:
     if first["type"] == "json_invalid":
         return "The browser sent something that is not JSON."
     if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        return "Unknown command: expected send, stop, retry or approve_tool."
+        return "Unknown command: expected send, stop, retry, approve_tool or continue."
     if first["type"] == "string_too_long":
         return "That message is too long to send."
     where = ".".join(str(p) for p in first.get("loc", ()))

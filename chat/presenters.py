@@ -14,6 +14,7 @@ from chat.models import Message
 from chat.rendering import render_markdown, render_plain
 from chat.tool_views import LABELS, HostedView, Link, citation_sources, hosted_view
 from chat.turns.snapshot import TurnSnapshot
+from chat.upstream.errors import NEVER_RETRY_CODES
 
 STATUS_LABELS = {
     "queued": "Queued",
@@ -80,6 +81,7 @@ class MessageView:
     ttft_ms: int | None = None
     duration_ms: int | None = None
     retry_allowed: bool = False
+    continue_allowed: bool = False  # an incomplete answer goes on (chat/turns/continuation.py)
     user_long: bool = False  # folded on the page, with a button to show it all
 
     @property
@@ -177,7 +179,9 @@ def message_view(message: Message) -> MessageView:
         incomplete_reason=message.incomplete_reason,
         warnings=list(message.warnings or []),
         model=message.model,
-        retry_allowed=message.status in ("failed", "interrupted", "incomplete", "cancelled"),
+        retry_allowed=message.status in ("failed", "interrupted", "incomplete", "cancelled")
+        and message.error_code not in NEVER_RETRY_CODES,
+        continue_allowed=message.status == "incomplete",
         user_long=message.role == Message.Role.USER and is_long_message(message.text),
     )
     usage = _usage_of(message)

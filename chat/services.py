@@ -10,9 +10,11 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from chat import sql, storable
+from chat import context, sql, storable
+from chat.conversation_settings import catalog
 from chat.models import Conversation, Message
 from chat.tools import hosted
+from chat.tools.registry import declarations, enabled_tools
 from chat.turns.replay import answer_input
 from chat.turns.snapshot import TurnSnapshot
 from chat.turns.state import TokenUsage
@@ -35,6 +37,7 @@ class TurnPlan:
     input: list[dict[str, Any]]
     hosted_tools: tuple[str, ...] = ()  # chat/tools/hosted.py: what this turn may use
     budget_warning: str = ""  # from 80 % of a monthly budget (chat/usage/budgets.py)
+    left_out: int = 0  # earlier messages not sent, to fit the model (chat/context.py)
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,28 @@ def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) 
     except budgets.OverBudget as exc:
         raise TurnRejected(str(exc)) from exc
     history.append({"role": "user", "content": text})
+    fitted = fit_input(history, model=model)
     tools = tuple(hosted.enabled(_tools_off(conversation_id))) if hosted.offered() else ()
-    return TurnPlan(user.pk, conversation_id, text, model, history, tools, warning)
+    return TurnPlan(
+        user.pk, conversation_id, text, model, fitted.input, tools, warning, fitted.left_out
+    )
+
+
+def fit_input(items: list[dict[str, Any]], *, model: str) -> context.Fitted:
+    """The input cut to the model's context window (chat/context.py); a new message that
+    alone is too long is refused before anything is written or sent."""
+    fixed = context.estimate(settings.CHAT_INSTRUCTIONS or "")
+    if enabled_tools():
+        fixed += context.estimate(declarations())
+    try:
+        return context.fit(
+            items,
+            window=catalog.info(model).context_window,
+            answer_room=settings.CHAT_MAX_OUTPUT_TOKENS,
+            fixed=fixed,
+        )
+    except context.MessageTooLong as exc:
+        raise TurnRejected(str(exc)) from exc
 
 
 def resume_plan(*, message: Message) -> TurnPlan:

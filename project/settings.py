@@ -193,6 +193,17 @@ OPENAI_BASE_URL = env_str("OPENAI_BASE_URL").rstrip("/")
 # With neither set, the embedded local model answers (chat/local_model.py).
 USE_LOCAL_MODEL = not OPENAI_API_KEY and not OPENAI_BASE_URL
 CHAT_MODEL = env_str("CHAT_MODEL", "smollm2" if USE_LOCAL_MODEL else "gpt-5-mini")
+# The models people may choose, each `name:context_window:features` (README: Configuration;
+# chat/conversation_settings/catalog.py); the embedded local model is offered alone.
+CHAT_MODELS = env_list(
+    "CHAT_MODELS",
+    [
+        "gpt-5-mini:400000:reasoning+tools+background",
+        "gpt-5:400000:reasoning+tools+background",
+        "gpt-4.1-mini:1047576:tools+background",
+        "gpt-4o-mini:128000:tools+background",
+    ],
+)
 CHAT_INSTRUCTIONS = env_str("CHAT_INSTRUCTIONS", "You are a helpful assistant.")
 CHAT_MAX_OUTPUT_TOKENS = env_int("CHAT_MAX_OUTPUT_TOKENS", 512 if USE_LOCAL_MODEL else 0)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 32_000, minimum=1)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from chat import images, services
+from chat import context, images, services
 from chat.models import Message
 from chat.services import StartedTurn, TurnPlan
 from chat.tools.calls import Call, answer_calls
@@ -102,6 +102,8 @@ class TurnRunner:
         self.resume = resume
         self.lease_owner = resume.lease_owner if resume else f"{PROCESS_ID}-{uuid.uuid4().hex[:8]}"
         self.state = resume.state() if resume else TurnState()
+        if plan.left_out:  # shown with the answer, and kept with it (chat/context.py)
+            self.state.guard.warn("context", context.Fitted([], plan.left_out).note)
         self.started: StartedTurn | None = None
         self.stored: Message | None = None  # the final row, as finish_turn saved it
         self.seq = 0
@@ -118,6 +120,8 @@ class TurnRunner:
         self._checkpoint: asyncio.Task[Any] | None = None
         self.tools = enabled_tools()
         self.tool_rounds = 0
+        # The max_output_tokens the last request sent: a round that used them all was cut.
+        self.output_limit: int | None = settings.CHAT_MAX_OUTPUT_TOKENS or None
         self._answering = False  # the tools of a round are running
 
     # --- control ---
@@ -209,6 +213,7 @@ class TurnRunner:
             events = stream_response(self._request_body(), config=self.config)
         while True:
             await self._stream_round(events)
+            self.state.cut_at_length(self.output_limit)
             calls = self._calls_to_answer()
             if not calls:
                 return
@@ -275,11 +280,13 @@ class TurnRunner:
 
     def _request_body(self) -> dict[str, Any]:
         continued = self.resume is not None and self.resume.then_input is not None
-        return round_body(
+        body = round_body(
             model=self.plan.model, turn_input=self.plan.input, state=self.state,
             function_tools=bool(self.tools), hosted_tools=self.plan.hosted_tools,
             earlier=self._continued_input() if continued else None,
         )  # fmt: skip
+        self.output_limit = body.get("max_output_tokens")
+        return body
 
     def _continued_input(self) -> list[dict[str, Any]]:
         """A continued message: its items before, the approval answer, its items since."""

@@ -266,6 +266,17 @@ class TurnState:
         self.guard.warn("stopped", warning)
         self._set_status(INCOMPLETE)
 
+    def cut_at_length(self, limit: int | None) -> bool:
+        """A round reported `completed` though it used every output token allowed: it was cut
+        at the limit (llama.cpp says `completed` there), so it is incomplete for that reason.
+        Exactly the limit: a server reporting more did not apply it, so nothing was cut."""
+        usage = self.usage
+        if not limit or self.status != COMPLETED or usage is None or usage.output_tokens != limit:
+            return False
+        self.incomplete_reason = "max_output_tokens"
+        self._set_status(INCOMPLETE)
+        return True
+
     def cancel(self) -> None:
         self._set_status(CANCELLED)
 

@@ -317,6 +317,8 @@ async def _http_error(
         error = payload.get("error", payload)
         if isinstance(error, dict):
             code = error.get("code") or error.get("type")
+            if error.get("type") == "exceed_context_size_error":  # llama.cpp's code is 400
+                code = "context_length_exceeded"
             message = error.get("message")
         elif isinstance(error, str):
             message = error

@@ -21,7 +21,10 @@ STREAM_CUT = "stream_cut"  # the connection broke, or ended without a terminal e
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 # A quota error will fail again however long we wait (responses-protocol.md §8.2).
-NEVER_RETRY_CODES = frozenset({"insufficient_quota", "credit_balance_exhausted"})
+# Nor will a conversation that does not fit the model: the same request fails the same way.
+NEVER_RETRY_CODES = frozenset(
+    {"insufficient_quota", "credit_balance_exhausted", "context_length_exceeded"}
+)
 
 # Our words, by the server's code (responses-protocol.md §8), then by HTTP status.
 BY_CODE = {
@@ -31,7 +34,9 @@ BY_CODE = {
     "credit_balance_exhausted": "The model provider's credit for this account is used up.",
     "rate_limit_exceeded": "The model server is limiting requests right now. Try again shortly.",
     "model_not_found": "The model server does not offer this model.",
-    "context_length_exceeded": "The conversation is too long for this model.",
+    "context_length_exceeded": "The conversation was too long for the model to read. "
+    "Send a shorter message (your next one leaves the oldest messages out to fit), or start a "
+    "new conversation.",
     "server_error": "The model server had an internal error.",
     "server_is_overloaded": "The model server is overloaded right now. Try again shortly.",
     "invalid_prompt": "The model server refused this message.",

@@ -1,0 +1,1 @@
+"""Per-conversation settings: the configured models (catalog) and what each supports."""
