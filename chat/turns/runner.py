@@ -28,6 +28,7 @@ from chat.turns.replay import input_items
 from chat.turns.request import round_body
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.state import COMPLETED, Changes, TurnState
+from chat.turns.ticker import flush_tick
 from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream, stream_response
 from chat.upstream.errors import UpstreamError, redact
 
@@ -115,7 +116,9 @@ class TurnRunner:
         self._interrupt = False
         self._write_failed: BaseException | None = None
         self._last_flush = -1e9
-        self._flush_timer: asyncio.TimerHandle | None = None
+        # The slot of the process's flush clock this turn's next frame waits in (ticker.py).
+        self._flush_slot: dict[Callable[[], None], None] | None = None
+        self._flush_cb = self._flush
         self._checkpoint_due = 0.0  # loop time; 0 = at the first chance
         self._checkpoint: asyncio.Task[Any] | None = None
         self.tools = enabled_tools()
@@ -302,18 +305,18 @@ class TurnRunner:
     def _after_event(self, now: float, structural: bool) -> None:
         if structural or now - self._last_flush >= self.flush_interval:
             self._flush()
-        elif self._flush_timer is None:
-            loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_at(self._last_flush + self.flush_interval, self._flush)
+        elif self._flush_slot is None:
+            tick = flush_tick(self.flush_interval)
+            self._flush_slot = tick.at(self._last_flush + self.flush_interval, self._flush_cb)
         if self.started is not None and self._checkpoint is None and now >= self._checkpoint_due:
             self._checkpoint_due = now + self.checkpoint_interval
             self._checkpoint = asyncio.create_task(self._save_checkpoint())
 
     def _flush(self) -> None:
         """Publish what changed since the last frame (leading edge: at once if quiet)."""
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
+        if self._flush_slot is not None:
+            self._flush_slot.pop(self._flush_cb, None)
+            self._flush_slot = None
         if self.started is None:
             return  # frames need the message id: changes wait in the state until then
         changes = self.state.take_changes()

@@ -1,0 +1,57 @@
+"""The process's flush clock (chat/turns/ticker.py): turns due in the same grain share one
+timer, a frame goes out at most one grain early and never late, and a turn that flushed by
+itself leaves its slot."""
+
+import asyncio
+
+import pytest
+
+from chat.turns.ticker import GRID_STEPS, FlushTick, flush_tick
+
+
+class Turn:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.at: list[float] = []
+
+    def flush(self) -> None:
+        self.at.append(self.loop.time())
+
+
+def timers(loop: asyncio.AbstractEventLoop) -> int:
+    return len([h for h in loop._scheduled if not h.cancelled()])  # the loop's own timer heap
+
+
+async def test_turns_due_together_share_one_timer_and_are_never_late():
+    loop = asyncio.get_running_loop()
+    tick = FlushTick(loop, 0.030)
+    before = timers(loop)
+    now = loop.time()
+    turns = [Turn(loop) for _ in range(100)]
+    line = (int(now / tick.grain) + 3) * tick.grain  # a grid line 10-15 ms from now
+    dues = [line + i * tick.grain / 200 for i in range(100)]  # all within one grain
+    for turn, due in zip(turns, dues, strict=True):
+        tick.at(due, turn.flush)
+    assert timers(loop) - before == 1 and tick.pending() == 100
+    await asyncio.sleep(line - loop.time() + 0.02)
+    assert all(len(t.at) == 1 for t in turns) and tick.pending() == 0
+    for turn, due in zip(turns, dues, strict=True):
+        assert due - tick.grain - 1e-6 <= turn.at[0]  # at most one grain early
+    assert tick.grain == pytest.approx(0.030 / GRID_STEPS)
+
+
+async def test_a_turn_that_flushed_by_itself_leaves_its_slot():
+    loop = asyncio.get_running_loop()
+    tick = FlushTick(loop, 0.030)
+    early, late = Turn(loop), Turn(loop)
+    slot = tick.at(loop.time() + 0.01, early.flush)
+    tick.at(loop.time() + 0.01, late.flush)
+    slot.pop(early.flush, None)  # what the runner does when a structural event flushed it
+    await asyncio.sleep(0.03)
+    assert early.at == [] and len(late.at) == 1
+
+
+async def test_one_clock_per_loop_and_interval():
+    assert flush_tick(0.030) is flush_tick(0.030)
+    assert flush_tick(0.050) is not flush_tick(0.030)
+    assert flush_tick(0.030).loop is asyncio.get_running_loop()
