@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 log = logging.getLogger(__name__)
+MAX_BATCH = 256  # frames in one channel-layer message (a tick of 400 turns takes two)
 
 
 class _Msg(BaseModel):
@@ -54,6 +55,15 @@ class Frame(_Msg):
     seq: int
     html: str
     viewer_html: str | None = None  # for read-only viewers, when it differs
+
+
+class Frames(BaseModel):
+    """Frames for this process queued back to back (one flush tick of many turns): one
+    channel-layer message instead of one `PUBLISH` per frame. Handled in order."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["frames"] = "frames"
+    frames: list[Frame] = Field(max_length=MAX_BATCH)
 
 
 class Unwatch(_Msg):
@@ -104,7 +114,7 @@ class ConversationEvent(_Msg):
 
 
 AnyMessage = (
-    TurnStarted | Watch | Snapshot | Frame | Unwatch | Cancel | Ended | AccessChanged
+    TurnStarted | Watch | Snapshot | Frame | Frames | Unwatch | Cancel | Ended | AccessChanged
     | ConversationEvent
 )  # fmt: skip
 Message = Annotated[AnyMessage, Field(discriminator="kind")]
@@ -169,10 +179,11 @@ class Bridge:
             except ValidationError as exc:
                 log.warning("ignored a malformed bridge message: %s", exc.errors()[:1])
                 continue
-            try:
-                self.handler(message)
-            except Exception:
-                log.exception("bridge message %s failed", message.kind)
+            for one in message.frames if isinstance(message, Frames) else (message,):
+                try:
+                    self.handler(one)
+                except Exception:
+                    log.exception("bridge message %s failed", one.kind)
 
     # Every outgoing call goes through one queue and one sender task: frames keep their order.
     def send(self, channel: str, message: BaseModel) -> None:
@@ -190,16 +201,19 @@ class Bridge:
     async def _send_all(self) -> None:
         channel = await self.ready()
         while True:
-            op, target, body = await self._outbox.get()
-            try:
-                if body is None:
-                    await getattr(self.layer, op)(target, channel)
-                else:
-                    await getattr(self.layer, op)(target, body)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("channel layer %s to %s failed: %s", op, target, exc)
+            ops = [await self._outbox.get()]
+            while not self._outbox.empty():  # all that one tick queued: batch its frames
+                ops.append(self._outbox.get_nowait())
+            for op, target, body in batch_frames(ops):
+                try:
+                    if body is None:
+                        await getattr(self.layer, op)(target, channel)
+                    else:
+                        await getattr(self.layer, op)(target, body)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("channel layer %s to %s failed: %s", op, target, exc)
 
     async def stop(self) -> None:
         for task in (self._listener, self._sender):
@@ -209,3 +223,35 @@ class Bridge:
 
 def wire_body(message: BaseModel) -> dict:
     return {"type": "bridge", "body": message.model_dump()}
+
+
+Op = tuple[str, str, dict | None]
+
+
+def batch_frames(ops: list[Op]) -> list[Op]:
+    """Join runs of frames sent back to back to the same channel into one `frames` message.
+    Only consecutive ones: nothing moves past another message, so every order holds."""
+    out: list[Op] = []
+    run: list[dict] = []
+    run_target = ""
+
+    def close_run() -> None:
+        if len(run) == 1:
+            out.append(("send", run_target, {"type": "bridge", "body": run[0]}))
+        elif run:
+            body = {"kind": "frames", "frames": list(run)}
+            out.append(("send", run_target, {"type": "bridge", "body": body}))
+        run.clear()
+
+    for op, target, body in ops:
+        frame = op == "send" and body is not None and body["body"].get("kind") == "frame"
+        if frame and (target != run_target or len(run) >= MAX_BATCH):
+            close_run()
+        if frame:
+            run_target = target
+            run.append(body["body"])
+        else:
+            close_run()
+            out.append((op, target, body))
+    close_run()
+    return out
