@@ -10,6 +10,10 @@ through increasing slices of the app's own code, and prints this process's CPU p
   read     chat.upstream.client.stream_response: HTTP, SSE framing, event parsing, timeouts
   apply    + TurnState.apply for every event
   render   + every ~30 ms: take_changes() and frames.delta_frame() (what a frame costs to build)
+  timers   render as the runner did before the process clock: leading edge, then one
+           `call_at` per turn (cancelled when a structural event flushes first)
+  tick     render as the runner does now: leading edge, then the process's flush clock
+           (chat/turns/ticker.py: one timer per 5 ms grain for all turns)
 
 No server, socket, database or channel layer: what is left of `make bench`'s
 server_cpu_loop_us_per_delta after these is the relay (runner timers, registry, consumer
@@ -65,6 +69,8 @@ async def one(level: str, config, key: str, flush: float) -> int:
     if level == "http":
         return await http_only(config, body)
     state = TurnState()
+    if level in ("timers", "tick"):
+        return await coalesced(level, config, body, state, flush)
     loop = asyncio.get_running_loop()
     last = 0.0
     n = 0
@@ -80,6 +86,43 @@ async def one(level: str, config, key: str, flush: float) -> int:
             if changes:
                 frames.delta_frame(1, state, changes, rendered)
                 rendered = len(state.items)
+    return n
+
+
+async def coalesced(level: str, config, body: dict, state, flush: float) -> int:
+    """Frames as the runner makes them: at once when quiet, else when the window ends."""
+    from chat.turns import frames
+    from chat.turns.ticker import flush_tick
+    from chat.upstream.client import stream_response
+
+    loop = asyncio.get_running_loop()
+    tick = flush_tick(flush)
+    n = 0
+    s = {"last": -1e9, "timer": None, "slot": None}
+
+    def emit() -> None:
+        if s["timer"] is not None:
+            s["timer"].cancel()
+            s["timer"] = None
+        if s["slot"] is not None:
+            s["slot"].pop(emit, None)
+            s["slot"] = None
+        changes = state.take_changes()
+        if changes:
+            s["last"] = loop.time()
+            frames.delta_frame(1, state, changes, len(state.items))
+
+    async for event in stream_response(body, config=config):
+        n += event.type == "response.output_text.delta"
+        structural = state.apply(event)
+        now = loop.time()
+        if structural or now - s["last"] >= flush:
+            emit()
+        elif level == "timers" and s["timer"] is None:
+            s["timer"] = loop.call_at(s["last"] + flush, emit)
+        elif level == "tick" and s["slot"] is None:
+            s["slot"] = tick.at(s["last"] + flush, emit)
+    emit()
     return n
 
 
@@ -122,7 +165,7 @@ def main() -> None:
 
             runner = uvloop.run
         print(f"{args.streams} streams, 200 deltas at 50/s each, {args.loop} loop")
-        for level in ("http", "read", "apply", "render"):
+        for level in ("http", "read", "apply", "render", "timers", "tick", "timers", "tick"):
             cpu, deltas, wall = runner(run(level, args.streams, fake.url, 4.0))
             print(f"  {level:<7} {cpu / deltas * 1e6:6.1f} µs CPU per delta "
                   f"({cpu / wall:.2f} cores, {deltas} deltas)")  # fmt: skip
