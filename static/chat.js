@@ -95,7 +95,7 @@
 
   // htmx gives a swapped element its old attributes until the swap settles, so what the new
   // attributes say is read once the whole message is in (htmx:wsAfterMessage, below).
-  var swapped = { controls: false, badges: [] };
+  var swapped = { controls: false, error: false, badges: [] };
   document.addEventListener("htmx:oobAfterSwap", function (e) {
     var id = e.target && e.target.id;
     if (id === "composer") {
@@ -106,6 +106,8 @@
       document.title = e.target.textContent.trim() + " · Chat"; // renamed: the browser tab too
     } else if (id === "turn-controls") {
       swapped.controls = true;
+    } else if (id === "composer-error") {
+      swapped.error = true; // news that came with the state change: not stale
     } else if (/^m\d+-status$/.test(id || "")) {
       swapped.badges.push(id);
     }
@@ -113,7 +115,7 @@
   function afterSwaps() {
     if (swapped.controls) {
       var now = live();
-      if (wasLive !== null && now !== wasLive) showError(""); // a new state: old errors are stale
+      if (wasLive !== null && now !== wasLive && !swapped.error) showError(""); // old errors are stale
       wasLive = now;
     }
     // A badge changed: its message's status class follows (it draws the typing cursor).
@@ -123,7 +125,7 @@
       var status = badge && (badge.className.match(/badge-(\w+)/) || [])[1];
       if (article && status) article.className = article.className.replace(/status-\w+/, "status-" + status);
     });
-    swapped = { controls: false, badges: [] };
+    swapped = { controls: false, error: false, badges: [] };
   }
 
   // Length: a counter near the limit, and a paste that would pass it is refused, not cut.

@@ -8,6 +8,7 @@ from tests import fake_upstream as fake
 from tests import test_browser as base
 from tests.live_server import PASSWORD, LiveServer
 from tests.test_browser import ANSWER, ask, login, new_conversation, wait_status
+from tests.test_browser_security import violations, watched_page
 
 browser, module_upstream, server = base.browser, base.module_upstream, base.server
 
@@ -25,7 +26,7 @@ def clipboard(page) -> str:
 
 def test_code_is_highlighted_and_code_and_answers_can_be_copied(browser, server, module_upstream):
     module_upstream.enqueue(fake.text_stream(f"Here:\n\n```python\n{CODE}```\n", delay=0.01))
-    page = login(browser, server)
+    page, problems = watched_page(browser, server)  # records CSP violations
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     new_conversation(page)
     watcher = page.context.new_page()
@@ -58,6 +59,7 @@ def test_code_is_highlighted_and_code_and_answers_can_be_copied(browser, server,
     wait_status(page, "completed")
     assert page.locator(f"{ANSWER} pre.highlight .copy-code").count() == 1
     assert page.locator(f"{ANSWER} .copy-answer").count() == 1
+    assert violations(page) == [] and problems == []
     page.context.close()
 
 
