@@ -1,6 +1,6 @@
 """Hosted-tool stream events folded into items (responses-protocol.md §2, "Hosted tools").
 
-Pure helpers the accumulator calls: progress events set the item's status, shell events
+Pure helpers the accumulator calls with its ItemList: progress events set the item's status, shell events
 build `action.commands` and the command output, image events keep a bounded preview and
 the decoded final image (kept beside the items, never inside them: it goes to storage).
 Everything here comes from upstream, so every index, string and image is bounded first.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from chat.turns.state import TurnState
+    from chat.turns.item_list import ItemList
     from chat.upstream.events import StreamEvent
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ IMAGE_MIMES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 _DECODE_CHUNK = 64 * 1024  # base64 characters decoded at a time (a multiple of 4)
 
 
-def apply_progress(state: "TurnState", event: "StreamEvent") -> bool:
+def apply_progress(state: "ItemList", event: "StreamEvent") -> bool:
     position = state.find_item(event)
     if position is None or state.items[position].status == PROGRESS[event.type]:
         return False  # a repeated status is no change (and no frame)
@@ -76,7 +76,7 @@ def apply_progress(state: "TurnState", event: "StreamEvent") -> bool:
     return True
 
 
-def apply_shell(state: "TurnState", event: "StreamEvent") -> bool:
+def apply_shell(state: "ItemList", event: "StreamEvent") -> bool:
     """`shell_call_command.*` carry output_index + command_index and no item_id (§2)."""
     index = _extra_int(event, "command_index")
     if index is None or not 0 <= index < MAX_COMMANDS:
@@ -126,7 +126,7 @@ def _shell_output(raw: dict[str, Any], index: int, event: "StreamEvent") -> None
     raw["output"] = outputs
 
 
-def apply_partial_image(state: "TurnState", event: "StreamEvent") -> bool:
+def apply_partial_image(state: "ItemList", event: "StreamEvent") -> bool:
     """A preview while the image is drawn: replaces the previous one (never appended)."""
     data = _extra_str(event, "partial_image_b64")
     if not data or len(data) > MAX_PREVIEW_B64:

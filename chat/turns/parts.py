@@ -1,21 +1,70 @@
-"""The parts of an item: message content parts, summary and reasoning parts, citations.
+"""Text and the parts of an item: deltas, `.done` values, message content parts, citations.
 
-Helpers the accumulator (chat/turns/state.py) calls with itself, as hosted_events.py does;
-every index and text from upstream goes through the state's bounds.Guard first.
+Handlers the accumulator (chat/turns/state.py) calls with its ItemList; every index and
+text from upstream goes through the list's bounds.Guard first.
 """
-
-from typing import TYPE_CHECKING
 
 from chat.turns import bounds
 from chat.turns.bounds import pad, short
-from chat.turns.items import Part, annotation_ok
+from chat.turns.item_list import ItemList
+from chat.turns.items import IMPLIED_ITEM_TYPE, Part, annotation_ok
+from chat.turns.reasoning import set_slot
 from chat.upstream.events import StreamEvent
 
-if TYPE_CHECKING:
-    from chat.turns.state import TurnState
+
+def append_delta(state: ItemList, event: StreamEvent, name: str) -> None:
+    """A `*.delta`: text appended to its field. Every delta's path, so kept short."""
+    delta = event.delta
+    if not isinstance(delta, str) or not delta:
+        return
+    if "\x00" in delta:  # shown as U+FFFD live, stripped when stored: never kept at all
+        delta = delta.replace("\x00", "")
+        if not delta:
+            return
+    position = state.imply_item(event, IMPLIED_ITEM_TYPE[name])
+    if position is None:
+        return
+    item = state.items[position]
+    index = state.field_index(item, name, event)
+    if index is None:
+        return
+    guard = state.guard
+    if guard.chars + len(delta) <= guard.limit:  # inline: this is every delta's path
+        guard.chars += len(delta)
+    else:
+        delta = guard.take(0, delta)
+        if not delta:
+            return
+    if name == "text" and index < len(item.parts):
+        item.parts[index].add(delta)
+    else:
+        item.set_text(name, index, item.get_text(name, index) + delta)
+    appended = state._changes.appended
+    key = (position, name, index)
+    appended[key] = appended.get(key, "") + delta
 
 
-def content_part(state: "TurnState", event: StreamEvent) -> None:
+def replace_text(state: ItemList, event: StreamEvent, name: str, source: str) -> None:
+    """A `*.done`: its value replaces the deltas gathered so far."""
+    value = getattr(event, source)
+    if not isinstance(value, str):
+        return
+    value = value.replace("\x00", "")
+    position = state.imply_item(event, IMPLIED_ITEM_TYPE[name])
+    if position is None:
+        return
+    item = state.items[position]
+    index = state.field_index(item, name, event)
+    if index is None:
+        return
+    old = item.get_text(name, index)
+    value = state.guard.take(len(old), value)
+    item.set_text(name, index, value)
+    if old != value:
+        state.mark_changed(position)
+
+
+def content_part(state: ItemList, event: StreamEvent) -> None:
     """`content_part.added/.done`: a bounded slot for a message part (or reasoning text)."""
     position = state.imply_item(event, "message")
     if position is None:
@@ -26,7 +75,7 @@ def content_part(state: "TurnState", event: StreamEvent) -> None:
     if kind == "reasoning_text":
         text = part.get("text")
         text = text if isinstance(text, str) else ""
-        _set_slot(state, position, item.reasoning, event, text)
+        set_slot(state, position, item.reasoning, event, text)
         return
     index = state.guard.slot(item.parts, event.content_index, event.type.endswith(".added"))
     if index is None:
@@ -46,16 +95,7 @@ def content_part(state: "TurnState", event: StreamEvent) -> None:
             state.mark_changed(position)
 
 
-def summary_part(state: "TurnState", event: StreamEvent) -> None:
-    position = state.imply_item(event, "reasoning")
-    if position is None:
-        return
-    part = event.part or {}
-    text = part.get("text") if isinstance(part.get("text"), str) else ""
-    _set_slot(state, position, state.items[position].summary, event, text)
-
-
-def annotation(state: "TurnState", event: StreamEvent) -> None:
+def annotation(state: ItemList, event: StreamEvent) -> None:
     """A citation on a part: bounded in number and size."""
     if event.annotation is None:
         return
@@ -76,21 +116,3 @@ def annotation(state: "TurnState", event: StreamEvent) -> None:
         return
     annotations.append(event.annotation)
     state.mark_changed(position)
-
-
-def _set_slot(
-    state: "TurnState", position: int, values: list[str], event: StreamEvent, text: str
-) -> None:
-    """A summary or reasoning part's `.added`/`.done`: a slot, and its text when final."""
-    item = state.items[position]
-    explicit = event.summary_index if values is item.summary else event.content_index
-    slot = state.guard.slot(values, explicit, event.type.endswith(".added"))
-    if slot is None:
-        return
-    if slot >= len(values):
-        pad(values, slot, str)
-        state.mark_changed(position)
-    old = values[slot]
-    if (event.type.endswith(".done") or not old) and text and text != old:
-        values[slot] = state.guard.take(len(old), text)
-        state.mark_changed(position)
