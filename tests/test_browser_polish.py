@@ -126,7 +126,9 @@ def test_favicon_is_served_and_linked(browser, server):
     page.context.close()
 
 
-def test_narrow_screen_folds_the_conversation_list_behind_a_menu_button(browser, server):
+def test_narrow_screen_folds_the_conversation_list_behind_a_menu_button(
+    browser, server, module_upstream
+):
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     page.goto(f"{server.url}/accounts/login/")
@@ -139,6 +141,12 @@ def test_narrow_screen_folds_the_conversation_list_behind_a_menu_button(browser,
     assert menu.is_visible()
     box = page.locator("#composer-input").bounding_box()
     assert box["y"] + box["height"] <= 844  # the message box is on screen, not pushed down
+    module_upstream.enqueue(fake.text_stream("ok", delay=0.01))
+    ask(page, "x" * 2000)  # one long word, as a title too: it wraps, the page never widens
+    wait_status(page, "completed")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    send = page.locator("#send-button").bounding_box()
+    assert send["x"] + send["width"] <= 390
     menu.click()
     assert page.is_visible("button.new-conversation")
     menu.click()
