@@ -120,3 +120,27 @@ def test_plain_text_is_escaped():
 )
 def test_web_url_allows_only_absolute_http_urls(url, expected):
     assert web_url(url) == expected
+
+
+def test_code_blocks_are_highlighted_with_classes_only():
+    html = str(render_markdown('```python\ndef f():\n    return "<script>"\n```'))
+    assert '<pre class="highlight"><code class="language-python">' in html
+    assert '<span class="k">def</span>' in html and "style=" not in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_unknown_language_and_huge_blocks_stay_plain():
+    from chat.rendering import MAX_HIGHLIGHT_CHARS
+
+    assert "<span" not in str(render_markdown("```no-such-language\nx = 1\n```"))
+    huge = "x = 1\n" * (MAX_HIGHLIGHT_CHARS // 6 + 1)
+    html = str(render_markdown(f"```python\n{huge}```"))
+    assert "<span" not in html and "highlight" not in html
+
+
+def test_an_answer_cannot_smuggle_highlight_classes_onto_other_tags():
+    html = str(
+        sanitize('<p class="k">a</p><pre class="other">b</pre><span class="evil k">c</span>')
+    )
+    assert 'class="k"' not in html.split("<span")[0] and 'class="other"' not in html
+    assert "evil" not in html
