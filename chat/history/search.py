@@ -159,17 +159,7 @@ def _pg_messages(text: str, allowed: QuerySet[Message], after: tuple[float, int]
     rows = list(
         qs.annotate(snip=_pg_headline("text", text), title=F("conversation__title"))
         .order_by("-score", "-id")
-        .values_list(
-            "id",
-            "conversation_id",
-            "title",
-            "role",
-            "status",
-            "model",
-            "created_at",
-            "snip",
-            "score",
-        )[: PAGE_SIZE + 1]
+        .values_list(*_COLUMNS)[: PAGE_SIZE + 1]
     )
     return _page(rows)
 

@@ -5,7 +5,7 @@ response (round) inside their own transaction. It sends plain statements (chat/s
 SELECT for the names the row keeps, one for the prices, one INSERT.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -79,15 +79,7 @@ def record_usage(
 def tokens_of(snapshot: Any, input_chars: int) -> dict[str, Any] | None:
     usage = snapshot.usage
     if usage is not None:
-        return {
-            "input_tokens": usage.input_tokens,
-            "cached_tokens": usage.cached_tokens,
-            "cache_write_tokens": usage.cache_write_tokens,
-            "output_tokens": usage.output_tokens,
-            "reasoning_tokens": usage.reasoning_tokens,
-            "total_tokens": usage.total_tokens,
-            "raw": snapshot.raw_usage,
-        }
+        return {**asdict(usage), "raw": snapshot.raw_usage}  # TokenUsage's fields: the columns
     if not snapshot.events:
         return None
     # The model ran (and bills) but never said how much: a stopped or broken stream.

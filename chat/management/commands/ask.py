@@ -3,6 +3,7 @@
 import asyncio
 import json
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
@@ -118,14 +119,7 @@ class Command(BaseCommand):
 def summary(runner: TurnRunner, snapshot: TurnSnapshot) -> dict[str, Any]:
     assert runner.started is not None
     usage = snapshot.usage
-    usage_dict = None if usage is None else {
-        "input_tokens": usage.input_tokens,
-        "cached_tokens": usage.cached_tokens,
-        "cache_write_tokens": usage.cache_write_tokens,
-        "output_tokens": usage.output_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        "total_tokens": usage.total_tokens,
-    }  # fmt: skip
+    usage_dict = None if usage is None else asdict(usage)
     return {
         "conversation": runner.started.conversation_id,
         "message": runner.started.assistant_message_id,
