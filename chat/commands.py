@@ -41,11 +41,7 @@ class Continue(_Command):
     message: int  # the incomplete answer
 
 
-Command = Annotated[
-    Send | Stop | Retry | ApproveTool | Continue, Field(discriminator="action")
-]
-command_adapter: TypeAdapter[Send | Stop | Retry | ApproveTool | Continue] = TypeAdapter(
-    Command
-)
+Command = Annotated[Send | Stop | Retry | ApproveTool | Continue, Field(discriminator="action")]
+command_adapter: TypeAdapter[Send | Stop | Retry | ApproveTool | Continue] = TypeAdapter(Command)
 
 MAX_FRAME_BYTES = 1_100_000  # a frame larger than this is refused before parsing

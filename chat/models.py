@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from chat.conversation_settings.models import SettingsPreset  # noqa: F401  (the app's models)
 from chat.usage.models import Budget, ModelPrice, UsageRecord  # noqa: F401  (the app's models)
 
 
@@ -16,6 +17,9 @@ class Conversation(models.Model):
     # Hosted tools (chat/tools/hosted.py) this conversation switched off; the deployment
     # decides which are offered at all.
     hosted_tools_off = models.JSONField(default=list, blank=True)
+    # Model, instructions, effort, temperature, max output tokens, function tools switched
+    # off: what the person chose over the deployment's defaults (chat/conversation_settings/).
+    settings = models.JSONField(default=dict, blank=True)
     # Private unless the owner shares it, read-only, with one of their teams (chat/permissions.py).
     shared_with = models.ForeignKey(
         "accounts.Team",
@@ -80,6 +84,8 @@ class Message(models.Model):
     error_message = models.TextField(blank=True)
     incomplete_reason = models.CharField(max_length=100, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # The effective settings this answer was asked with (chat/conversation_settings/).
+    settings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     first_event_at = models.DateTimeField(null=True, blank=True)

@@ -82,6 +82,7 @@ class MessageView:
     duration_ms: int | None = None
     retry_allowed: bool = False
     continue_allowed: bool = False  # an incomplete answer goes on (chat/turns/continuation.py)
+    asked_with: list[tuple[str, str]] = field(default_factory=list)  # the settings, recorded
     user_long: bool = False  # folded on the page, with a button to show it all
 
     @property
@@ -108,7 +109,7 @@ class MessageView:
             bits.append((f"{self.duration_ms} ms total", ""))
         if self.model:
             bits.append((self.model, ""))
-        return bits
+        return bits + self.asked_with
 
 
 def item_view(message_id: int, position: int, item: dict[str, Any], final: bool) -> ItemView:
@@ -184,6 +185,7 @@ def message_view(message: Message) -> MessageView:
         continue_allowed=message.status == "incomplete",
         user_long=message.role == Message.Role.USER and is_long_message(message.text),
     )
+    view.asked_with = asked_with(message.settings)
     usage = _usage_of(message)
     view.usage = usage
     view.ttft_ms = _ms(message.queued_at, message.first_token_at)
@@ -205,6 +207,22 @@ def live_message_view(message_id: int, snapshot: TurnSnapshot, model: str) -> Me
         warnings=list(snapshot.warnings),
         model=snapshot.model or model,
     )
+
+
+def asked_with(recorded: Any) -> list[tuple[str, str]]:
+    """The settings an answer was asked with, for its footer (the instructions as a tip)."""
+    if not isinstance(recorded, dict) or not recorded:
+        return []
+    bits: list[tuple[str, str]] = []
+    if recorded.get("reasoning_effort"):
+        bits.append((f"effort {recorded['reasoning_effort']}", "reasoning effort"))
+    if recorded.get("temperature") is not None:
+        bits.append((f"temperature {recorded['temperature']}", ""))
+    if recorded.get("max_output_tokens"):
+        bits.append((f"max {recorded['max_output_tokens']} tokens", "max output tokens"))
+    if recorded.get("instructions"):
+        bits.append(("instructions", str(recorded["instructions"])[:500]))
+    return bits
 
 
 # A person's message past either bound is folded (a pasted log should not fill the screen).

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import context, sql, storable
-from chat.conversation_settings import catalog
+from chat.conversation_settings import catalog, effective
 from chat.models import Conversation, Message
 from chat.tools import hosted
 from chat.tools.registry import declarations, enabled_tools
@@ -38,6 +38,8 @@ class TurnPlan:
     hosted_tools: tuple[str, ...] = ()  # chat/tools/hosted.py: what this turn may use
     budget_warning: str = ""  # from 80 % of a monthly budget (chat/usage/budgets.py)
     left_out: int = 0  # earlier messages not sent, to fit the model (chat/context.py)
+    # The effective settings (chat/conversation_settings/effective.py), copied onto the answer.
+    settings: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,36 +61,44 @@ def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) 
         )
     _check_rate(user.pk)
     history: list[dict[str, Any]] = []
+    chosen, hosted_off = effective.defaults(), []
     if conversation_id is not None:
         rows = _history_rows(conversation_id, user.pk)
         if not rows:
             raise TurnRejected(f"Conversation {conversation_id} was not found.")
-        if any(status in Message.LIVE_STATUSES for _, _, status, _ in rows):
+        if any(status in Message.LIVE_STATUSES for _, _, status, *_ in rows):
             raise TurnRejected("A reply is still being written in this conversation.")
-        history = history_input(rows)
+        history = history_input([row[:4] for row in rows])
+        chosen, hosted_off = _settings_of(rows[0][4], rows[0][5])
     try:
         warning = budgets.check(user_id=user.pk, conversation_id=conversation_id)
     except budgets.OverBudget as exc:
         raise TurnRejected(str(exc)) from exc
     history.append({"role": "user", "content": text})
-    fitted = fit_input(history, model=model)
-    tools = tuple(hosted.enabled(_tools_off(conversation_id))) if hosted.offered() else ()
+    if model != settings.CHAT_MODEL:  # a caller's explicit model (manage.py ask --model)
+        chosen = effective.with_model(chosen, model)
+    fitted = fit_input(history, chosen=chosen)
+    tools = tuple(hosted.enabled(hosted_off)) if hosted.offered() else ()
     return TurnPlan(
-        user.pk, conversation_id, text, model, fitted.input, tools, warning, fitted.left_out
-    )
+        user.pk, conversation_id, text, chosen.model, fitted.input, tools, warning,
+        fitted.left_out, chosen.to_dict(),
+    )  # fmt: skip
 
 
-def fit_input(items: list[dict[str, Any]], *, model: str) -> context.Fitted:
+def fit_input(
+    items: list[dict[str, Any]], *, chosen: effective.ChatSettings | None = None
+) -> context.Fitted:
     """The input cut to the model's context window (chat/context.py); a new message that
     alone is too long is refused before anything is written or sent."""
-    fixed = context.estimate(settings.CHAT_INSTRUCTIONS or "")
-    if enabled_tools():
+    chosen = chosen or effective.defaults()
+    fixed = context.estimate(chosen.instructions or "")
+    if enabled_tools() and chosen.info.tools:
         fixed += context.estimate(declarations())
     try:
         return context.fit(
             items,
-            window=catalog.info(model).context_window,
-            answer_room=settings.CHAT_MAX_OUTPUT_TOKENS,
+            window=catalog.info(chosen.model).context_window,
+            answer_room=chosen.max_output_tokens,
             fixed=fixed,
         )
     except context.MessageTooLong as exc:
@@ -103,7 +113,8 @@ def resume_plan(*, message: Message) -> TurnPlan:
     history = history_input(list(rows.values_list("role", "text", "status", "items")))
     tools = tuple(hosted.enabled(_tools_off(conversation_id))) if hosted.offered() else ()
     owner_id = message.conversation.owner_id
-    return TurnPlan(owner_id, conversation_id, "", message.model, history, tools)
+    recorded = message.settings or None  # as the answer was asked
+    return TurnPlan(owner_id, conversation_id, "", message.model, history, tools, settings=recorded)
 
 
 def _tools_off(conversation_id: int | None) -> list[str]:
@@ -114,9 +125,18 @@ def _tools_off(conversation_id: int | None) -> list[str]:
     return [n for n in (row[0] if row else None) or [] if isinstance(n, str)]
 
 
-def _history_rows(conversation_id: int, user_id: int) -> list[tuple[Any, Any, Any, Any]]:
-    """(role, text, status, items) of each message, oldest first; no row if the conversation
-    is not the person's, (None, None, None, None) if it has no message. Only the owner writes
+def _settings_of(stored: Any, off: Any) -> tuple[effective.ChatSettings, list[str]]:
+    """A conversation's effective settings and the hosted tools it switched off, from their
+    raw columns."""
+    stored = sql.from_db(Conversation, "settings", stored)
+    off = sql.from_db(Conversation, "hosted_tools_off", off)
+    return effective.of(stored), [n for n in off or [] if isinstance(n, str)]
+
+
+def _history_rows(conversation_id: int, user_id: int) -> list[tuple[Any, ...]]:
+    """(role, text, status, items, the conversation's settings, its hosted tools switched
+    off) of each message, oldest first; no row if the conversation is not the person's,
+    (None, None, None, None, ...) if it has no message. Only the owner writes
     (chat/permissions.py), and only while the account is active: is_active is read from the
     database, so a socket opened before a deactivation cannot start answers. One statement, three
     columns: the ORM's two queries (all columns, items JSON decoded) cost 1.7-2.5 ms of CPU
@@ -124,7 +144,8 @@ def _history_rows(conversation_id: int, user_id: int) -> list[tuple[Any, Any, An
     for answers (history_input)."""
     user_table = Conversation._meta.get_field("owner").related_model._meta.db_table
     return sql.execute(
-        f"SELECT m.role, m.text, m.status, m.items FROM {Conversation._meta.db_table} c "
+        f"SELECT m.role, m.text, m.status, m.items, c.settings, c.hosted_tools_off "
+        f"FROM {Conversation._meta.db_table} c "
         f"INNER JOIN {user_table} u ON u.id = c.owner_id "
         f"LEFT JOIN {Message._meta.db_table} m ON m.conversation_id = c.id "
         "WHERE c.id = %s AND c.owner_id = %s AND u.is_active = %s "
@@ -193,12 +214,18 @@ def start_turn(*, plan: TurnPlan, lease_owner: str) -> StartedTurn:
         role=Message.Role.ASSISTANT,
         status=Message.Status.QUEUED,
         model=plan.model,
+        settings=_recorded(plan),
         queued_at=now,
         lease_owner=lease_owner,
         lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
     )
     sql.insert(user_message, answer)
     return StartedTurn(conversation_id, user_message.pk, answer.pk)
+
+
+def _recorded(plan: TurnPlan) -> dict[str, Any]:
+    """What the answer is asked with, kept with it: the settings and the hosted tools."""
+    return {**(plan.settings or {}), "hosted_tools": list(plan.hosted_tools)}
 
 
 def _claim_conversation(conversation_id: int, text: str) -> None:
@@ -285,7 +312,7 @@ def finish_turn(
 def _stored_answer(message_id: int, values: dict[str, Any]) -> tuple[Message, int]:
     """The saved answer (the columns finish_turn did not write, read back, and the values it
     wrote: its items are not decoded again) and its conversation's owner."""
-    names = ("conversation_id", "role", "model", "created_at", "queued_at")
+    names = ("conversation_id", "role", "model", "settings", "created_at", "queued_at")
     rows = sql.execute(
         f"SELECT {', '.join('m.' + name for name in names)}, c.owner_id "
         f"FROM {Message._meta.db_table} m INNER JOIN {Conversation._meta.db_table} c "

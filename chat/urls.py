@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from chat import health, images, views
+from chat.conversation_settings import views as settings_views
 from chat.tools import choice
 from chat.usage import views as usage_views
 
@@ -15,5 +16,10 @@ urlpatterns = [
     path("c/<int:conversation_id>/share/", views.share_conversation, name="share_conversation"),
     path("images/<int:image_id>", images.generated_image, name="generated_image"),
     path("c/<int:conversation_id>/tools/", choice.conversation_tools, name="conversation_tools"),
+    path(
+        "c/<int:conversation_id>/settings/",
+        settings_views.conversation_settings,
+        name="conversation_settings",
+    ),
     path("history/", include("chat.history.urls")),
 ]

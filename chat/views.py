@@ -11,6 +11,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import ReviewLog
 from chat import permissions, revocation
+from chat.conversation_settings import presets
+from chat.conversation_settings.views import panel_context
 from chat.forms import ShareForm
 from chat.models import Conversation, Message
 from chat.presenters import message_view
@@ -42,7 +44,9 @@ def home(request: HttpRequest) -> HttpResponse:
         .first()
     )
     if latest is None:
-        latest = Conversation.objects.create(owner=request.user)
+        latest = Conversation.objects.create(
+            owner=request.user, settings=presets.starting_settings(request.user)
+        )
     return redirect("conversation", latest.pk)
 
 
@@ -56,7 +60,9 @@ def new_conversation(request: HttpRequest) -> HttpResponse:
         .order_by("-updated_at")
         .first()
     )
-    conversation = empty or Conversation.objects.create(owner=request.user)
+    conversation = empty or Conversation.objects.create(
+        owner=request.user, settings=presets.starting_settings(request.user)
+    )
     return redirect("conversation", conversation.pk)
 
 
@@ -81,6 +87,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "read_only": access.read_only,
         "share_form": None if access.read_only else _share_form(request.user, convo),
         "tools_form": None if access.read_only else choice.form_for(request.user, convo),
+        **({} if access.read_only else panel_context(request.user, convo)),
         "conversations": sidebar(request.user, convo),
         "shared_conversations": shared_sidebar(request.user),
         "messages": [message_view(m) for m in messages],

@@ -42,26 +42,37 @@ def parse(entry: str) -> ModelInfo:
 
 
 @cache
-def _catalog(entries: tuple[str, ...], default: str) -> dict[str, ModelInfo]:
+def _catalog(
+    entries: tuple[str, ...], default: str, reasoning: tuple[str, ...]
+) -> dict[str, ModelInfo]:
     models = {info.name: info for info in map(parse, entries)}
     if default not in models:  # CHAT_MODEL is always offered, first
-        models = {default: ModelInfo(default, DEFAULT_CONTEXT), **models}
+        models = {default: unlisted(default, reasoning), **models}
     return models
+
+
+def unlisted(name: str, reasoning: tuple[str, ...] | None = None) -> ModelInfo:
+    """A model the list does not describe (CHAT_MODEL alone, an old conversation's): what the
+    deployment configured decides (CHAT_TOOLS, CHAT_BACKGROUND, CHAT_REASONING_MODELS)."""
+    prefixes = tuple(settings.CHAT_REASONING_MODELS) if reasoning is None else reasoning
+    return ModelInfo(name, DEFAULT_CONTEXT, reasoning=name.startswith(prefixes), tools=True,
+                     background=True)  # fmt: skip
 
 
 def catalog() -> dict[str, ModelInfo]:
     """Every model offered, the default (CHAT_MODEL) among them; the embedded local model
     alone when it answers (it serves one model, with a 2048-token context)."""
     if settings.USE_LOCAL_MODEL:
-        return _catalog((f"{settings.CHAT_MODEL}:{LOCAL_CONTEXT}",), settings.CHAT_MODEL)
-    return _catalog(tuple(settings.CHAT_MODELS), settings.CHAT_MODEL)
+        return _catalog((f"{settings.CHAT_MODEL}:{LOCAL_CONTEXT}",), settings.CHAT_MODEL, ())
+    reasoning = tuple(settings.CHAT_REASONING_MODELS)
+    return _catalog(tuple(settings.CHAT_MODELS), settings.CHAT_MODEL, reasoning)
 
 
 def info(name: str) -> ModelInfo:
-    """A model's facts; one no longer configured (an old conversation's) gets the default's
-    features and the smallest window offered, so nothing unsupported is sent."""
+    """A model's facts; one no longer configured (an old conversation's) gets the smallest
+    window offered, so its input is never too long."""
     models = catalog()
     if name in models:
         return models[name]
     smallest = min(m.context_window for m in models.values())
-    return ModelInfo(name, smallest)
+    return ModelInfo(**{**unlisted(name).__dict__, "context_window": smallest})

@@ -71,7 +71,7 @@ def claim(
     plan = TurnPlan(
         user_id=user.pk, conversation_id=conversation_id, text=question,
         model=message.model or settings.CHAT_MODEL, input=history_input(rows),
-        hosted_tools=tuple(tools),
+        hosted_tools=tuple(tools), settings=message.settings or None,
     )  # fmt: skip
     return Approval(message, plan, approval_input(request, approve), lease_owner)
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import permissions
+from chat.conversation_settings import effective
 from chat.models import Conversation, Message
 from chat.services import TurnPlan, TurnRejected, fit_input, history_input
 from chat.tools import hosted
@@ -63,14 +64,16 @@ def claim(*, user: Any, conversation_id: int, message_id: int, lease_owner: str)
 def _plan(user: Any, conversation: Conversation, message: Message, rows: list[Any]) -> TurnPlan:
     """The history before the answer, fitted to the model with the answer so far and the
     request to go on counted in (they are sent after it)."""
-    model = message.model or settings.CHAT_MODEL
+    model = (message.settings or {}).get("model") or message.model or settings.CHAT_MODEL
     after = {"role": "user", "content": f"{message.text}\n{GO_ON}"}  # its size, never cut
-    fitted = fit_input([*history_input(rows), after], model=model)
+    chosen = effective.of(message.settings) if message.settings else effective.defaults()
+    fitted = fit_input([*history_input(rows), after], chosen=effective.with_model(chosen, model))
     tools = hosted.enabled(conversation.hosted_tools_off or []) if hosted.offered() else []
     question = next((text for role, text, *_ in reversed(rows) if role == "user"), "")
     return TurnPlan(
         user_id=user.pk, conversation_id=conversation.pk, text=question, model=model,
         input=fitted.input[:-1], hosted_tools=tuple(tools), left_out=fitted.left_out,
+        settings=message.settings or None,
     )  # fmt: skip
 
 

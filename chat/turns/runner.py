@@ -20,6 +20,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from chat import context, images, services
+from chat.conversation_settings import effective
 from chat.models import Message
 from chat.services import StartedTurn, TurnPlan
 from chat.tools.calls import Call, answer_calls
@@ -121,10 +122,15 @@ class TurnRunner:
         self._flush_cb = self._flush
         self._checkpoint_due = 0.0  # loop time; 0 = at the first chance
         self._checkpoint: asyncio.Task[Any] | None = None
-        self.tools = enabled_tools()
+        self.chosen = _chosen(plan)
+        self.tools = {
+            name: tool
+            for name, tool in enabled_tools().items()
+            if name not in self.chosen.tools_off and self.chosen.info.tools
+        }
         self.tool_rounds = 0
         # The max_output_tokens the last request sent: a round that used them all was cut.
-        self.output_limit: int | None = settings.CHAT_MAX_OUTPUT_TOKENS or None
+        self.output_limit: int | None = self.chosen.max_output_tokens or None
         self._answering = False  # the tools of a round are running
 
     # --- control ---
@@ -284,7 +290,7 @@ class TurnRunner:
     def _request_body(self) -> dict[str, Any]:
         continued = self.resume is not None and self.resume.then_input is not None
         body = round_body(
-            model=self.plan.model, turn_input=self.plan.input, state=self.state,
+            chosen=self.chosen, turn_input=self.plan.input, state=self.state,
             function_tools=bool(self.tools), hosted_tools=self.plan.hosted_tools,
             earlier=self._continued_input() if continued else None,
         )  # fmt: skip
@@ -401,6 +407,14 @@ class TurnRunner:
                 log.warning("final save failed (%s); trying again in %.1f s", exc, pause)
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable")
+
+
+def _chosen(plan: TurnPlan) -> effective.ChatSettings:
+    """The turn's settings: as planned (and recorded on the answer), else the defaults."""
+    if plan.settings:
+        return effective.of(plan.settings)
+    chosen = effective.defaults()
+    return effective.with_model(chosen, plan.model) if plan.model else chosen
 
 
 async def _uncancellable(work: "Coroutine[Any, Any, None]") -> None:
