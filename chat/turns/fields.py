@@ -50,7 +50,7 @@ class TurnFields(ItemList):
     def set_status(self, status: str) -> None:
         if self.status != status:
             self.status = status
-            self._changes.status = True
+            self.pending.status = True
 
     def set_error(self, code: Any, message: Any) -> None:
         """The code if it is a plain identifier; our words for it (errors.describe), never
@@ -60,4 +60,4 @@ class TurnFields(ItemList):
             return
         self.error_code, self.error_message = code, errors.describe(None, code)
         self.error_detail = bounds.message(message) or self.error_detail
-        self._changes.status = True
+        self.pending.status = True

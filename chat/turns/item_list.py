@@ -38,18 +38,18 @@ class ItemList:
         self.round_start = 0  # position of the current round's first item
         self._by_index: dict[int, int] = {}
         self._by_id: dict[str, int] = {}
-        self._changes = Changes()
+        self.pending = Changes()  # what changed since the last flush: take_changes() hands it over
 
     def add_item(self, item: Item) -> int | None:
         """An item made on our side between rounds (a tool's output), shown like the others;
         None past the limit on items (bounds.MAX_ITEMS), with a warning."""
         position = self.store(item)
         if position is not None:
-            self._changes.items.add(position)
+            self.pending.items.add(position)
         return position
 
     def mark_changed(self, position: int) -> None:
-        self._changes.items.add(position)
+        self.pending.items.add(position)
 
     def start_addresses(self, start: int) -> None:
         """A new round from `start` on: an earlier response's addresses mean nothing to it."""
@@ -73,7 +73,7 @@ class ItemList:
             item = Item(type=item_type, id=short(event.item_id), output_index=event.output_index)
             position = self.store(item)
             if position is not None:
-                self._changes.items.add(position)
+                self.pending.items.add(position)
         return position
 
     def store(self, item: Item) -> int | None:

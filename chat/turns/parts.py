@@ -39,7 +39,7 @@ def append_delta(state: ItemList, event: StreamEvent, name: str) -> None:
         item.parts[index].add(delta)
     else:
         item.set_text(name, index, item.get_text(name, index) + delta)
-    appended = state._changes.appended
+    appended = state.pending.appended
     key = (position, name, index)
     appended[key] = appended.get(key, "") + delta
 

@@ -26,7 +26,7 @@ def lifecycle(state: TurnFields, event: StreamEvent) -> None:
         state.model = short(response.model) or state.model
         state.background = bool(response.background) or state.background
         if (state.response_id, state.model, state.background) != seen:
-            state._changes.status = True
+            state.pending.status = True
     if event.type not in TERMINAL_STATUS:
         return
     if response is not None:
@@ -44,7 +44,7 @@ def _take_terminal(state: TurnFields, response: Any) -> None:
         state.incomplete_reason = short(response.incomplete_details.get("reason"))
     if response.output:
         output_items.rebuild(state, response.output)
-    state._changes.status = True
+    state.pending.status = True
 
 
 def error(state: TurnFields, event: StreamEvent) -> None:

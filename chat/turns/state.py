@@ -79,7 +79,7 @@ class TurnState(TurnFields):
         state.guard.chars = sum(item.size() for item in state.items)
         state.status, state.response_id, state.model = status, response_id, model
         state.last_seq, state.background = last_seq, background
-        state._changes = Changes()
+        state.pending = Changes()
         return state
 
     # --- rounds (chat/turns/rounds.py) ---
@@ -115,7 +115,7 @@ class TurnState(TurnFields):
         return self.status in FINAL_STATUSES
 
     def take_changes(self) -> Changes:
-        changes, self._changes = self._changes, Changes()
+        changes, self.pending = self.pending, Changes()
         changes.warnings = self.guard.take_changed()
         for key in [k for k in changes.appended if k[0] in changes.items]:
             del changes.appended[key]  # the whole item is re-rendered anyway
