@@ -120,6 +120,10 @@ class LiveTurn:
         """The seq the live message reflects, and the message as it is now, for writers and
         for read-only viewers (for attaching sockets)."""
         assert self.runner is not None and self.message_id is not None
+        # Publish what is still waiting for its frame first, so that the seq returned covers
+        # all the snapshot shows: else the next frame repeats it after the snapshot
+        # (an attaching tab saw "000 001 001 002").
+        self.runner.flush_pending()
         snapshot = self.runner.snapshot()
         html = frames.live_message_frame(self.message_id, snapshot, self.plan.model)
         return (

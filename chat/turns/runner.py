@@ -150,6 +150,11 @@ class TurnRunner:
             self._task.cancel()
         return True
 
+    def flush_pending(self) -> None:
+        """Publish the changes waiting for the flush clock now (before a snapshot is taken)."""
+        if self._flush_slot is not None:
+            self._flush()
+
     def snapshot(self) -> TurnSnapshot:
         return snapshot_of(
             self.state, first_event_at=self.first_event_at, first_token_at=self.first_token_at
