@@ -37,11 +37,13 @@ from bench.fake import answer_text
 from bench.websocket import WSClient
 
 ARTICLE = re.compile(r'<article [^>]*?id="m(\d+)" class="message assistant status-(\w+)"')
+# The answer's text part: item 0, or a later item after a reasoning + tool round ("+tools").
 TEXT = re.compile(
-    r'<div [^>]*?id="(m\d+-i0-text-0)" class="([^"]*)">(.*?)</div>'
-    r'|<span hx-swap-oob="beforeend:#(m\d+-i0-text-0)">(.*?)</span>',
+    r'<div [^>]*?id="(m\d+-i\d+-text-0)" class="([^"]*)">(.*?)</div>'
+    r'|<span hx-swap-oob="beforeend:#(m\d+-i\d+-text-0)">(.*?)</span>',
     re.S,
 )
+TOOL_SIGNS = ("the time first", "current_time")  # the fake's reasoning summary, the tool name
 COMPOSER_ERROR = re.compile(r'<div id="composer-error"[^>]*>(.*?)</div>', re.S)
 TAGS = re.compile(r"<[^>]+>")
 
@@ -63,7 +65,7 @@ def cpu_seconds() -> float:
 class Turn:
     __slots__ = (
         "key", "t_send", "aid", "text", "frames", "times", "lengths", "t_done", "status",
-        "final_text", "errors", "sender_done", "viewer_done", "deadline",
+        "final_text", "errors", "sender_done", "viewer_done", "deadline", "seen",
     )  # fmt: skip
 
     def __init__(self, key: str, t_send: float, timeout: float) -> None:
@@ -81,6 +83,7 @@ class Turn:
         self.sender_done = False
         self.viewer_done = False
         self.deadline = t_send + timeout
+        self.seen: set[str] = set()  # TOOL_SIGNS the viewer saw ("+tools" answers)
 
 
 class Stream:
@@ -104,7 +107,7 @@ class Stream:
 
     def start_turn(self) -> None:
         k = len(self.done_turns) + 1
-        key = f"bench c{self.conv} t{k}"
+        key = f"bench c{self.conv} t{k}{self.run.suffix}"
         self.turn = Turn(key, time.time(), self.run.timeout)
         self.sender_aid = None
         self.sender.send_text(json.dumps({"action": "send", "message": key}))
@@ -142,11 +145,13 @@ class Stream:
                 turn.aid = m.group(1)
             if m.group(1) == turn.aid and m.group(2) in FINAL:
                 final = m.group(2)
+        if self.run.suffix:
+            turn.seen.update(sign for sign in TOOL_SIGNS if sign in text)
         if turn.aid is not None:
-            target = f"m{turn.aid}-i0-text-0"
+            prefix = f"m{turn.aid}-i"
             before = len(turn.text)
             for m in TEXT.finditer(text):
-                if m.group(1) == target:
+                if m.group(1) and m.group(1).startswith(prefix):
                     content = html.unescape(TAGS.sub("", m.group(3)))
                     if "streaming" in m.group(2):
                         turn.text = content
@@ -156,7 +161,7 @@ class Stream:
                         # arrive only in it): what the person sees is the longer text.
                         if content.startswith(turn.text):
                             turn.text = content
-                elif m.group(4) == target:
+                elif m.group(4) and m.group(4).startswith(prefix):
                     turn.text += html.unescape(m.group(5))
             length = len(turn.text)
             if final and turn.final_text is not None:
@@ -202,6 +207,8 @@ class Stream:
         out = []
         for k, turn in enumerate(self.done_turns, 1):
             errors = list(turn.errors)
+            if self.run.suffix and turn.status is not None:
+                errors += [f"the viewer never saw {s!r}" for s in TOOL_SIGNS if s not in turn.seen]
             if self.sender.close_code is not None or self.viewer.close_code is not None:
                 errors.append(f"socket closed ({self.sender.close_code}, {self.viewer.close_code})")
             out.append(
@@ -229,6 +236,7 @@ class WSRun:
         self.plan = plan
         self.turns = plan["turns"]
         self.timeout = plan["timeout"]
+        self.suffix = plan.get("suffix", "")  # " +tools": a reasoning + tool round first
         self.expected = answer_text(plan["deltas"])[0]
         self.streams: list[Stream] = []
         self.remaining = 0

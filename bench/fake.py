@@ -210,14 +210,87 @@ class FakeProtocol(asyncio.Protocol):
 
     def _responses(self, raw: bytes) -> None:
         try:
-            body = orjson.loads(raw)
-            last = body["input"][-1]
-            key = last["content"] if isinstance(last["content"], str) else str(last["content"])
-        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            key, answered = request_key(orjson.loads(raw)["input"])
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
             self._reply(400, b'{"error":{"message":"bad request","type":"invalid_request"}}')
+            return
+        if key.endswith(TOOL_MARK) and not answered:
+            ToolRound(self, self.cfg).start()  # round 1: a reasoning summary and a tool call
             return
         self.answer = Answer(self, key, self.cfg, self.stamps)
         self.answer.start()
+
+
+TOOL_MARK = " +tools"  # a message ending so is answered after a reasoning + function-call round
+SUMMARY = ["Checking ", "the time ", "first, ", "then ", "answering."]
+
+
+def request_key(items: list) -> tuple[str, bool]:
+    """The last user message's text, and whether a function call was answered after it."""
+    for i in range(len(items) - 1, -1, -1):
+        item = items[i]
+        if item.get("role") == "user":
+            content = item["content"]
+            key = content if isinstance(content, str) else str(content)
+            answered = any(x.get("type") == "function_call_output" for x in items[i + 1 :])
+            return key, answered
+    raise ValueError("no user message")
+
+
+class ToolRound:
+    """Round 1 of a `+tools` answer: a reasoning summary (5 deltas), then a call of the app's
+    built-in clock tool; the app runs it and asks again (round 2: the stamped text)."""
+
+    def __init__(self, proto: FakeProtocol, cfg: argparse.Namespace) -> None:
+        self.proto = proto
+        self.cfg = cfg
+        self.seq = 0
+
+    def _event(self, ev: dict) -> bytes:
+        ev["sequence_number"] = self.seq
+        self.seq += 1
+        return _sse(ev)
+
+    def start(self) -> None:
+        rid, rs, fc = (f"{p}_bench_{uuid.uuid4().hex}" for p in ("resp", "rs", "fc"))
+        response = {"id": rid, "object": "response", "created_at": int(time.time()),
+                    "status": "in_progress", "model": self.cfg.model, "output": [],
+                    "usage": None, "error": None, "incomplete_details": None}  # fmt: skip
+        text = "".join(SUMMARY)
+        reasoning = {"id": rs, "type": "reasoning", "summary": []}
+        done_reasoning = {**reasoning, "summary": [{"type": "summary_text", "text": text}]}
+        args = '{"timezone":"UTC"}'
+        call = {"id": fc, "type": "function_call", "status": "in_progress", "arguments": "",
+                "call_id": f"call_{uuid.uuid4().hex[:12]}", "name": "current_time"}  # fmt: skip
+        done_call = {**call, "status": "completed", "arguments": args}
+        where = {"item_id": rs, "output_index": 0, "summary_index": 0}
+        usage = {"input_tokens": 8, "input_tokens_details": {"cached_tokens": 0},
+                 "output_tokens": 20, "output_tokens_details": {"reasoning_tokens": 12},
+                 "total_tokens": 28}  # fmt: skip
+        events = [
+            {"type": "response.created", "response": response},
+            {"type": "response.in_progress", "response": response},
+            {"type": "response.output_item.added", "output_index": 0, "item": reasoning},
+            {"type": "response.reasoning_summary_part.added", **where,
+             "part": {"type": "summary_text", "text": ""}},
+            *({"type": "response.reasoning_summary_text.delta", **where, "delta": d}
+              for d in SUMMARY),
+            {"type": "response.reasoning_summary_text.done", **where, "text": text},
+            {"type": "response.reasoning_summary_part.done", **where,
+             "part": {"type": "summary_text", "text": text}},
+            {"type": "response.output_item.done", "output_index": 0, "item": done_reasoning},
+            {"type": "response.output_item.added", "output_index": 1, "item": call},
+            {"type": "response.function_call_arguments.delta", "item_id": fc, "output_index": 1,
+             "delta": args},
+            {"type": "response.function_call_arguments.done", "item_id": fc, "output_index": 1,
+             "arguments": args},
+            {"type": "response.output_item.done", "output_index": 1, "item": done_call},
+            {"type": "response.completed", "response": {
+                **response, "status": "completed", "output": [done_reasoning, done_call],
+                "usage": usage}},
+        ]  # fmt: skip
+        out = [HEAD, *(self._event(e) for e in events), b"0\r\n\r\n"]
+        self.proto.transport.write(b"".join(out))
 
 
 async def serve(cfg: argparse.Namespace) -> None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import math
 
-MODES = ["floor", "daphne", "uvicorn", "litellm", "redis-pg-local", "redis-pg-remote"]
+MODES = [
+    "floor",
+    "daphne",
+    "uvicorn",
+    "uvicorn-tools",
+    "litellm",
+    "redis-pg-local",
+    "redis-pg-remote",
+]
 GOAL_P99_MS = 50.0  # a step passes at or under this p99 added latency (and with no error)
 
 

@@ -37,6 +37,7 @@ class Mode:
     )
     services: bool = False  # REDIS_URL + DATABASE_URL
     env: dict = field(default_factory=dict)
+    suffix: str = ""  # " +tools": each answer comes after a reasoning + function-call round
 
 
 MODE_DEFS = {
@@ -44,6 +45,8 @@ MODE_DEFS = {
     "floor": Mode("floor", "floor"),
     "daphne": Mode("daphne", "daphne"),
     "uvicorn": Mode("uvicorn", "uvicorn"),
+    # The same, each answer after a round with a reasoning summary and a clock tool call.
+    "uvicorn-tools": Mode("uvicorn-tools", "uvicorn", suffix=" +tools"),
     # A peer: LiteLLM's proxy between the same fake and bare SSE clients (bench/peer.py).
     "litellm": Mode("litellm", "litellm"),
     # The two-process modes run the production server (project/serve.py) unless told otherwise.
@@ -268,7 +271,7 @@ class Bench:
             "kind": "ws", "host": "127.0.0.1", "sockets": sockets, "streams": streams,
             "ramp": self.ramp if len(convs) > 1 else 0.0, "turns": turns,
             "deltas": self.args.deltas, "timeout": self.answer_s + 30,
-            "deflate": not self.args.no_deflate,
+            "deflate": not self.args.no_deflate, "suffix": mode.suffix,
         }  # fmt: skip
 
     def run_step(self, mode, servers, setup, group, n, env, *, turns=None, warmup=False,
