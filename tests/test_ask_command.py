@@ -170,7 +170,9 @@ def test_ask_against_the_real_local_model(settings, tmp_path):
         endpoint.reset()
         stop_local_model()  # other tests start it with their own state file
     assert code == 0
-    assert result["status"] == "completed"
+    # llama.cpp says `completed` even when it stopped at the limit: that is incomplete here.
+    cut = result["usage"]["output_tokens"] == 32
+    assert result["status"] == ("incomplete" if cut else "completed")
     assert result["text"].strip()
     assert result["usage"]["output_tokens"] > 0
     record = UsageRecord.objects.get(message_id=result["message"])

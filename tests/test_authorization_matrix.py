@@ -53,6 +53,7 @@ MATRIX: dict[str, tuple[str, tuple]] = {
     "share_conversation":    ("POST", (LOGIN, OWN, "404", "404", "403", "403", LOGIN)),
     "generated_image":       ("GET",  (LOGIN, "200", "404", "404", "200", "200", LOGIN)),
     "conversation_tools":    ("POST", (LOGIN, OWN, "404", "404", "403", "403", LOGIN)),
+    "conversation_settings": ("POST", (LOGIN, OWN, "404", "404", "403", "403", LOGIN)),
     "my_usage":              ("GET",  (LOGIN, "200", "200", "200", "200", "200", LOGIN)),
     # History (chat/history/): search and list only ever cover the person's own and shared.
     "history:index":         ("GET",  (LOGIN, "200", "200", "200", "200", "200", LOGIN)),

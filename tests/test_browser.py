@@ -222,7 +222,10 @@ def test_chat_with_the_real_local_model(browser, tmp_path):
         page = login(browser, live)
         assert "small local model" in page.text_content(".model-note")
         ask(page, "Say hello in one short sentence.")
-        wait_status(page, "completed", timeout=60_000)
+        # Completed, or incomplete if it used all 48 tokens (llama.cpp says completed then).
+        page.wait_for_selector(
+            f"{ANSWER}.status-completed, {ANSWER}.status-incomplete", timeout=60_000
+        )
         assert answer_text(page).strip()
         assert "out" in page.text_content(f"{ANSWER} .message-footer")
         page.context.close()
