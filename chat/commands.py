@@ -21,8 +21,25 @@ class Stop(_Command):
 
 
 class Retry(_Command):
+    """Regenerate an answer (any, ended): a new sibling answer to the same question."""
+
     action: Literal["retry"]
     message: int  # the id of the answer to retry
+
+
+class Edit(_Command):
+    """Replace a question by a new version (a sibling) and answer it."""
+
+    action: Literal["edit"]
+    message: int  # the id of the question edited
+    text: str = Field(max_length=1_000_000)
+
+
+class Switch(_Command):
+    """Show another version (‹ 2/3 ›): the branch through that message, in every tab."""
+
+    action: Literal["switch"]
+    message: int
 
 
 class ApproveTool(_Command):
@@ -41,7 +58,8 @@ class Continue(_Command):
     message: int  # the incomplete answer
 
 
-Command = Annotated[Send | Stop | Retry | ApproveTool | Continue, Field(discriminator="action")]
-command_adapter: TypeAdapter[Send | Stop | Retry | ApproveTool | Continue] = TypeAdapter(Command)
+AnyCommand = Send | Stop | Retry | Edit | Switch | ApproveTool | Continue
+Command = Annotated[AnyCommand, Field(discriminator="action")]
+command_adapter: TypeAdapter[AnyCommand] = TypeAdapter(Command)
 
 MAX_FRAME_BYTES = 1_100_000  # a frame larger than this is refused before parsing

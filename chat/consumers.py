@@ -18,14 +18,16 @@ from django.db import close_old_connections
 from pydantic import ValidationError
 
 from accounts.models import ReviewLog
-from chat import permissions, services
+from chat import branches, permissions, services
 from chat.commands import (
     MAX_FRAME_BYTES,
     ApproveTool,
     Continue,
+    Edit,
     Retry,
     Send,
     Stop,
+    Switch,
     command_adapter,
 )
 from chat.models import Conversation, Message
@@ -192,23 +194,32 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         elif isinstance(command, Send):
             await self._start(command.message, reset_composer=True)
         elif isinstance(command, Retry):
-            text = await _question_for(self.conversation_id, command.message)
-            if text is None:
-                self._error("That answer cannot be retried.")
-            else:
-                await self._start(text, reset_composer=False)
+            await self._start("", reset_composer=False, regenerate=command.message)
+        elif isinstance(command, Edit):
+            await self._start(command.text, reset_composer=False, edit_of=command.message)
+        elif isinstance(command, Switch):
+            await self._switch(command.message)
         elif isinstance(command, ApproveTool):
             await self._approve(command)
         elif isinstance(command, Continue):
             await self._continue(command)
 
-    async def _start(self, text: str, *, reset_composer: bool) -> None:
+    async def _start(
+        self,
+        text: str,
+        *,
+        reset_composer: bool,
+        regenerate: int | None = None,
+        edit_of: int | None = None,
+    ) -> None:
         try:
             plan = await _in_db_thread(services.plan_turn)(
                 user=self.user,
                 conversation_id=self.conversation_id,
                 text=text,
                 model=settings.CHAT_MODEL,
+                regenerate=regenerate,
+                edit_of=edit_of,
             )
             await registry().start(plan)
         except services.TurnRejected as exc:
@@ -223,6 +234,20 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         )
         notice = budget_notice_frame(plan.budget_warning)  # its own line: errors get cleared
         self._queue(reset + frames.composer_error_frame("") + notice)
+
+    async def _switch(self, message_id: int) -> None:
+        """Show another version in every tab (chat/branches.py); never under a live answer."""
+        if registry().is_live(self.conversation_id):
+            self._error("An answer is being written; switch versions once it is done (or stop it).")
+            return
+        try:
+            await _in_db_thread(branches.switch_and_show)(
+                user=self.user, conversation_id=self.conversation_id, message_id=message_id
+            )
+        except branches.BranchRefused as exc:
+            self._error(str(exc))
+            return
+        self._queue(frames.composer_error_frame(""))
 
     async def _approve(self, command: ApproveTool) -> None:
         """The answer to an MCP approval request starts the next round of that message."""
@@ -282,7 +307,9 @@ def _explain(exc: ValidationError) -> str:
     if first["type"] == "json_invalid":
         return "The browser sent something that is not JSON."
     if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        return "Unknown command: expected send, stop, retry, approve_tool or continue."
+        return (
+            "Unknown command: expected send, stop, retry, edit, switch, approve_tool or continue."
+        )
     if first["type"] == "string_too_long":
         return "That message is too long to send."
     where = ".".join(str(p) for p in first.get("loc", ()))
@@ -313,30 +340,10 @@ def _access_now(user_id: int, conversation_id: int) -> permissions.Access | None
 
 @sync_to_async
 def _latest_answer(conversation_id: int) -> Message | None:
-    return (
-        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
-        .prefetch_related("usage_records")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-
-
-@_in_db_thread
-def _question_for(conversation_id: int, answer_id: int) -> str | None:
-    """The person's message that the given answer replied to."""
-    answer = Message.objects.filter(
-        pk=answer_id, conversation_id=conversation_id, role=Message.Role.ASSISTANT
-    ).first()
-    if answer is None or answer.is_live:
-        return None
-    question = (
-        Message.objects.filter(
-            conversation_id=conversation_id,
-            role=Message.Role.USER,
-            created_at__lte=answer.created_at,
-            id__lt=answer.pk,
-        )
-        .order_by("-id")
-        .first()
-    )
-    return question.text if question else None
+    """The answer at the end of the branch on screen (chat/tree.py), else the newest one."""
+    answers = Message.objects.filter(
+        conversation_id=conversation_id, role=Message.Role.ASSISTANT
+    ).prefetch_related("usage_records")
+    leaf = Conversation.objects.filter(pk=conversation_id).values_list("current_leaf_id").first()
+    shown = answers.filter(pk=leaf[0]).first() if leaf and leaf[0] else None
+    return shown or answers.order_by("-created_at", "-id").first()

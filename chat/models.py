@@ -1,11 +1,14 @@
 """Conversations, their messages, and the usage ledger (one row per upstream response)."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
 from chat.conversation_settings.models import SettingsPreset  # noqa: F401  (the app's models)
+from chat.tree import Tree
 from chat.usage.models import Budget, ModelPrice, UsageRecord  # noqa: F401  (the app's models)
 
 
@@ -32,6 +35,12 @@ class Conversation(models.Model):
     title_by_person = models.BooleanField(default=False)
     # Archived ones leave the sidebar but stay searchable and listed under History.
     archived_at = models.DateTimeField(null=True, blank=True)
+    # The branch on screen (chat/branches.py): this message, its ancestors, and below it the
+    # newest reply at each step; None means the newest message. Every tab shows this branch,
+    # and the next turn's input follows it.
+    current_leaf = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -67,6 +76,11 @@ class Message(models.Model):
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    # Messages form a tree: a regenerated answer or an edited question is a sibling of the
+    # one it replaces (same parent); nothing is overwritten. None: a first question.
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
     )
     role = models.CharField(max_length=16, choices=Role.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
@@ -108,9 +122,35 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.role} {self.pk} ({self.status})"
 
+    def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # A message added without a parent (the admin, a script, a test factory) continues
+        # the branch on screen; a new first question says so with `is_root = True`. Turns
+        # (chat/services.py) set the parent themselves.
+        if self._state.adding and self.parent_id is None and not getattr(self, "is_root", False):
+            self.parent_id = shown_leaf_id(self.conversation_id)
+        super().save(*args, **kwargs)
+
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
+
+
+def shown_leaf_id(conversation_id: int | None) -> int | None:
+    """The last message of the branch on screen (where a new message goes)."""
+    if conversation_id is None:
+        return None
+    current = Conversation.objects.filter(pk=conversation_id).values_list("current_leaf_id")
+    rows = Message.objects.filter(conversation_id=conversation_id).order_by("created_at", "id")
+    nodes = [_Node(*r) for r in rows.values_list("id", "parent_id")]
+    row = current.first()
+    shown = Tree(nodes).shown(row[0] if row else None)
+    return shown[-1].id if shown else None
+
+
+@dataclass(frozen=True)
+class _Node:
+    id: int
+    parent_id: int | None
 
 
 def _image_path(instance: "GeneratedImage", filename: str) -> str:

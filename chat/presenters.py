@@ -84,6 +84,8 @@ class MessageView:
     continue_allowed: bool = False  # an incomplete answer goes on (chat/turns/continuation.py)
     asked_with: list[tuple[str, str]] = field(default_factory=list)  # the settings, recorded
     user_long: bool = False  # folded on the page, with a button to show it all
+    nav: Any = None  # chat/tree.Nav: ‹ i/n › among its versions, when it has siblings
+    source_text: str = ""  # a question's text, for its Edit box (escaped by the template)
 
     @property
     def has_text(self) -> bool:
@@ -184,6 +186,8 @@ def message_view(message: Message) -> MessageView:
         and message.error_code not in NEVER_RETRY_CODES,
         continue_allowed=message.status == "incomplete",
         user_long=message.role == Message.Role.USER and is_long_message(message.text),
+        nav=getattr(message, "nav", None),  # set by chat/branches.py for the branch on screen
+        source_text=message.text if message.role == Message.Role.USER else "",
     )
     view.asked_with = asked_with(message.settings)
     usage = _usage_of(message)

@@ -15,6 +15,7 @@ from chat.conversation_settings import catalog, effective
 from chat.models import Conversation, Message
 from chat.tools import hosted
 from chat.tools.registry import declarations, enabled_tools
+from chat.tree import Tree
 from chat.turns.replay import answer_input
 from chat.turns.snapshot import TurnSnapshot
 from chat.turns.state import TokenUsage
@@ -40,6 +41,12 @@ class TurnPlan:
     left_out: int = 0  # earlier messages not sent, to fit the model (chat/context.py)
     # The effective settings (chat/conversation_settings/effective.py), copied onto the answer.
     settings: dict[str, Any] | None = None
+    # Where the turn goes in the message tree (chat/tree.py): the parent of the new question
+    # (None: a first question); for a regenerate, the question answered again (no new one).
+    parent_id: int | None = None
+    question_id: int | None = None
+    replaces: tuple[int, ...] = ()  # messages on screen the new branch takes the place of
+    older_siblings: tuple[int, ...] = ()  # of the new version (its ‹ button goes to the last)
 
 
 @dataclass(frozen=True)
@@ -49,27 +56,40 @@ class StartedTurn:
     assistant_message_id: int
 
 
-def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) -> TurnPlan:
-    """Validate and read the history (no writes: the upstream request starts right after)."""
-    text = storable.text(text).strip()  # a NUL would fail the write on PostgreSQL
-    if not text:
-        raise TurnRejected("The message is empty.")
-    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-        raise TurnRejected(
-            f"The message is {len(text):,} characters long; the limit is "
-            f"{settings.CHAT_MAX_MESSAGE_CHARS:,}."
-        )
+def plan_turn(
+    *,
+    user: Any,
+    conversation_id: int | None,
+    text: str,
+    model: str,
+    regenerate: int | None = None,
+    edit_of: int | None = None,
+) -> TurnPlan:
+    """Validate and read the history (no writes: the upstream request starts right after).
+
+    `regenerate`: an answer to write again as a sibling (its question is asked again, never
+    duplicated); `edit_of`: a question to replace by `text` as a sibling. Both keep the old
+    version, and the input is the branch above it; a plain send follows the branch on screen."""
+    if regenerate is None:
+        text = _checked_text(text)
     _check_rate(user.pk)
     history: list[dict[str, Any]] = []
     chosen, hosted_off = effective.defaults(), []
+    place = _Place()
     if conversation_id is not None:
         rows = _history_rows(conversation_id, user.pk)
         if not rows:
             raise TurnRejected(f"Conversation {conversation_id} was not found.")
-        if any(status in Message.LIVE_STATUSES for _, _, status, *_ in rows):
+        if any(row.status in Message.LIVE_STATUSES for row in rows):
             raise TurnRejected("A reply is still being written in this conversation.")
-        history = history_input([row[:4] for row in rows])
-        chosen, hosted_off = _settings_of(rows[0][4], rows[0][5])
+        place = _place(Tree([r for r in rows if r.id is not None]), rows[0].leaf,
+                       regenerate, edit_of)  # fmt: skip
+        if regenerate is not None:
+            text = place.question_text
+        history = history_input([(r.role, r.text, r.status, r.items) for r in place.above])
+        chosen, hosted_off = _settings_of(rows[0].settings, rows[0].hosted_off)
+    elif regenerate is not None or edit_of is not None:
+        raise TurnRejected("There is nothing to regenerate or edit in a new conversation.")
     try:
         warning = budgets.check(user_id=user.pk, conversation_id=conversation_id)
     except budgets.OverBudget as exc:
@@ -81,7 +101,67 @@ def plan_turn(*, user: Any, conversation_id: int | None, text: str, model: str) 
     tools = tuple(hosted.enabled(hosted_off)) if hosted.offered() else ()
     return TurnPlan(
         user.pk, conversation_id, text, chosen.model, fitted.input, tools, warning,
-        fitted.left_out, chosen.to_dict(),
+        fitted.left_out, chosen.to_dict(), parent_id=place.parent_id,
+        question_id=place.question_id, replaces=place.replaces,
+        older_siblings=place.older_siblings,
+    )  # fmt: skip
+
+
+def _checked_text(text: str) -> str:
+    text = storable.text(text).strip()  # a NUL would fail the write on PostgreSQL
+    if not text:
+        raise TurnRejected("The message is empty.")
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise TurnRejected(
+            f"The message is {len(text):,} characters long; the limit is "
+            f"{settings.CHAT_MAX_MESSAGE_CHARS:,}."
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a turn goes in the tree, and the messages above it (its input)."""
+
+    above: tuple[Any, ...] = ()
+    parent_id: int | None = None
+    question_id: int | None = None
+    question_text: str = ""
+    replaces: tuple[int, ...] = ()
+    older_siblings: tuple[int, ...] = ()
+
+
+def _place(tree: Tree, leaf: int | None, regenerate: int | None, edit_of: int | None) -> _Place:
+    shown = tree.shown(leaf)
+    if regenerate is None and edit_of is None:
+        parent = shown[-1].id if shown else None
+        return _Place(above=tuple(shown), parent_id=parent)
+    target_id = regenerate if regenerate is not None else edit_of
+    role = Message.Role.ASSISTANT if regenerate is not None else Message.Role.USER
+    ids = [n.id for n in shown]
+    target = tree.by_id.get(target_id)
+    if target is None or target.role != role:
+        raise TurnRejected(
+            "That answer cannot be retried."
+            if regenerate is not None
+            else "That question cannot be edited."
+        )
+    if target_id not in ids:
+        raise TurnRejected("That message is no longer on the branch shown; reload the page.")
+    siblings = tuple(s.id for s in tree.siblings(target.id))
+    replaces = tuple(ids[ids.index(target.id) :])
+    if regenerate is not None:
+        question = tree.by_id.get(target.parent_id)
+        if question is None or question.role != Message.Role.USER:
+            raise TurnRejected("That answer has no question to ask again.")
+        return _Place(
+            above=tuple(tree.ancestors(question.parent_id)), parent_id=question.id,
+            question_id=question.id, question_text=question.text, replaces=replaces,
+            older_siblings=siblings,
+        )  # fmt: skip
+    return _Place(
+        above=tuple(tree.ancestors(target.parent_id)), parent_id=target.parent_id,
+        replaces=replaces, older_siblings=siblings,
     )  # fmt: skip
 
 
@@ -109,12 +189,20 @@ def resume_plan(*, message: Message) -> TurnPlan:
     """The plan of a turn taken over after its runner died: the history before the answer is
     its input again, as a resumed turn may go on to another tool round."""
     conversation_id = message.conversation_id
-    rows = Message.objects.filter(conversation_id=conversation_id, id__lt=message.pk)
-    history = history_input(list(rows.values_list("role", "text", "status", "items")))
+    history = history_input(branch_rows(conversation_id, message.parent_id))
     tools = tuple(hosted.enabled(_tools_off(conversation_id))) if hosted.offered() else ()
     owner_id = message.conversation.owner_id
     recorded = message.settings or None  # as the answer was asked
     return TurnPlan(owner_id, conversation_id, "", message.model, history, tools, settings=recorded)
+
+
+def branch_rows(conversation_id: int, above: int | None) -> list[tuple[Any, Any, Any, Any]]:
+    """(role, text, status, items) of `above` and its ancestors, first question first."""
+    rows = Message.objects.filter(conversation_id=conversation_id).order_by("created_at", "id")
+    tree = Tree(
+        _Row(*r) for r in rows.values_list("id", "parent_id", "role", "text", "status", "items")
+    )
+    return [(n.role, n.text, n.status, n.items) for n in tree.ancestors(above)]
 
 
 def _tools_off(conversation_id: int | None) -> list[str]:
@@ -133,18 +221,31 @@ def _settings_of(stored: Any, off: Any) -> tuple[effective.ChatSettings, list[st
     return effective.of(stored), [n for n in off or [] if isinstance(n, str)]
 
 
-def _history_rows(conversation_id: int, user_id: int) -> list[tuple[Any, ...]]:
-    """(role, text, status, items, the conversation's settings, its hosted tools switched
-    off) of each message, oldest first; no row if the conversation is not the person's,
-    (None, None, None, None, ...) if it has no message. Only the owner writes
-    (chat/permissions.py), and only while the account is active: is_active is read from the
-    database, so a socket opened before a deactivation cannot start answers. One statement, three
-    columns: the ORM's two queries (all columns, items JSON decoded) cost 1.7-2.5 ms of CPU
-    (empty conversation to 20 messages), this 0.1-0.2 ms; the items column is decoded only
-    for answers (history_input)."""
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    parent_id: int | None
+    role: Any
+    text: Any
+    status: Any
+    items: Any
+    leaf: int | None = None  # the conversation's current_leaf_id
+    settings: Any = None  # the conversation's settings and hosted tools off (raw columns)
+    hosted_off: Any = None
+
+
+def _history_rows(conversation_id: int, user_id: int) -> list[_Row]:
+    """Every message of the conversation, oldest first, with its parent (the tree), the
+    conversation's current leaf, settings and hosted tools switched off; no row if the conversation is not the person's, one row of
+    Nones if it has no message. Only the owner writes (chat/permissions.py), and only while the
+    account is active: is_active is read from the database, so a socket opened before a
+    deactivation cannot start answers. One statement, few columns: the ORM's two queries (all
+    columns, items JSON decoded) cost 1.7-2.5 ms of CPU (empty conversation to 20 messages),
+    this 0.1-0.2 ms; the items column is decoded only for answers (history_input)."""
     user_table = Conversation._meta.get_field("owner").related_model._meta.db_table
-    return sql.execute(
-        f"SELECT m.role, m.text, m.status, m.items, c.settings, c.hosted_tools_off "
+    rows = sql.execute(
+        "SELECT m.id, m.parent_id, m.role, m.text, m.status, m.items, c.current_leaf_id, "
+        "c.settings, c.hosted_tools_off "
         f"FROM {Conversation._meta.db_table} c "
         f"INNER JOIN {user_table} u ON u.id = c.owner_id "
         f"LEFT JOIN {Message._meta.db_table} m ON m.conversation_id = c.id "
@@ -152,6 +253,7 @@ def _history_rows(conversation_id: int, user_id: int) -> list[tuple[Any, ...]]:
         "ORDER BY m.created_at, m.id",  # Message.Meta.ordering
         [conversation_id, user_id, True],
     )[1]
+    return [_Row(*row) for row in rows]
 
 
 def _check_rate(user_id: int) -> None:
@@ -207,8 +309,7 @@ def start_turn(*, plan: TurnPlan, lease_owner: str) -> StartedTurn:
         conversation_id = conversation.pk
     else:
         conversation_id = plan.conversation_id
-        _claim_conversation(conversation_id, plan.text)
-    user_message = Message(conversation_id=conversation_id, role=Message.Role.USER, text=plan.text)
+        _claim_conversation(conversation_id, plan.text, plan.question_id or plan.parent_id)
     answer = Message(
         conversation_id=conversation_id,
         role=Message.Role.ASSISTANT,
@@ -219,8 +320,19 @@ def start_turn(*, plan: TurnPlan, lease_owner: str) -> StartedTurn:
         lease_owner=lease_owner,
         lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
     )
-    sql.insert(user_message, answer)
-    return StartedTurn(conversation_id, user_message.pk, answer.pk)
+    if plan.question_id is not None:  # a regenerate: the question is asked again, not copied
+        question_id = plan.question_id
+    else:
+        user_message = Message(
+            conversation_id=conversation_id, role=Message.Role.USER, text=plan.text,
+            parent_id=plan.parent_id,
+        )  # fmt: skip
+        user_message.is_root = plan.parent_id is None  # type: ignore[attr-defined]
+        sql.insert(user_message)
+        question_id = user_message.pk
+    answer.parent_id = question_id  # so a second INSERT: the answer needs its question's id
+    sql.insert(answer)
+    return StartedTurn(conversation_id, question_id, answer.pk)
 
 
 def _recorded(plan: TurnPlan) -> dict[str, Any]:
@@ -228,18 +340,22 @@ def _recorded(plan: TurnPlan) -> dict[str, Any]:
     return {**(plan.settings or {}), "hosted_tools": list(plan.hosted_tools)}
 
 
-def _claim_conversation(conversation_id: int, text: str) -> None:
-    """Touch the conversation (titled after this message if it has no title), then check that
-    no answer is live in it. The UPDATE goes first: it locks the row until the commit, as
+def _claim_conversation(conversation_id: int, text: str, above: int | None) -> None:
+    """Touch the conversation (titled after this message if it has no title; its branch on
+    screen moved to the new turn), then check that no answer is live in it. The branch: its
+    current leaf becomes the message above the new question (`above`), and the new messages,
+    the newest below it, are what is shown below it (chat/tree.py); None (a first question)
+    shows the newest message, the new answer. The UPDATE goes first: it locks the row until the commit, as
     select_for_update() did (PostgreSQL; SQLite's IMMEDIATE transaction holds the write lock
     already), so of two processes starting a turn here at once the second waits there, then
     its SELECT sees the first one's queued answer."""
     updated_at = Conversation._meta.get_field("updated_at")
     updated, _ = sql.execute(
-        f"UPDATE {Conversation._meta.db_table} SET updated_at = %s, "
+        f"UPDATE {Conversation._meta.db_table} SET updated_at = %s, current_leaf_id = %s, "
         "title = CASE WHEN title = '' THEN %s ELSE title END WHERE id = %s",
         [
             updated_at.get_db_prep_save(timezone.now(), sql.database()),
+            above,
             _title(text),
             conversation_id,
         ],
@@ -312,7 +428,9 @@ def finish_turn(
 def _stored_answer(message_id: int, values: dict[str, Any]) -> tuple[Message, int]:
     """The saved answer (the columns finish_turn did not write, read back, and the values it
     wrote: its items are not decoded again) and its conversation's owner."""
-    names = ("conversation_id", "role", "model", "settings", "created_at", "queued_at")
+    names = (
+        "conversation_id", "parent_id", "role", "model", "settings", "created_at", "queued_at",
+    )  # fmt: skip
     rows = sql.execute(
         f"SELECT {', '.join('m.' + name for name in names)}, c.owner_id "
         f"FROM {Message._meta.db_table} m INNER JOIN {Conversation._meta.db_table} c "

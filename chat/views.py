@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import ReviewLog
-from chat import permissions, revocation
+from chat import branches, permissions, revocation
 from chat.conversation_settings import presets
 from chat.conversation_settings.views import panel_context
 from chat.forms import ShareForm
@@ -80,7 +80,8 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     access = permissions.open_conversation(request.user, convo, via=ReviewLog.Via.PAGE)
     if access is None:
         raise Http404("No such conversation.")
-    messages = list(convo.messages.prefetch_related("usage_records"))
+    every = list(convo.messages.prefetch_related("usage_records"))
+    messages = branches.shown_messages(convo, every)  # the branch on screen (chat/tree.py)
     context = {
         "conversation": convo,
         "access": access,
@@ -91,7 +92,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "conversations": sidebar(request.user, convo),
         "shared_conversations": shared_sidebar(request.user),
         "messages": [message_view(m) for m in messages],
-        "live": any(m.is_live for m in messages),
+        "live": any(m.is_live for m in every),
         "socket_url": f"/ws/conversations/{convo.pk}/",
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         # "messages" is the transcript here, so the flash messages get their own name.

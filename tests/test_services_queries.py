@@ -182,7 +182,9 @@ def test_statements_a_turn_sends(user):
     assert len(statements(captured)) == 2  # SELECT history, SELECT budgets (none: no more)
     with CaptureQueriesContext(connection) as captured:
         started = services.start_turn(plan=turn, lease_owner="me")
-    assert len(statements(captured)) == 3  # UPDATE conversation, SELECT live, INSERT 2 rows
+    # UPDATE conversation, SELECT live, INSERT question, INSERT answer (its parent is the
+    # question's new id: chat/tree.py)
+    assert len(statements(captured)) == 4
     with CaptureQueriesContext(connection) as captured:
         services.checkpoint_turn(
             message_id=started.assistant_message_id,
@@ -196,7 +198,7 @@ def test_statements_a_turn_sends(user):
     assert len(statements(captured)) == 6
     with CaptureQueriesContext(connection) as captured:
         services.start_turn(plan=plan(user, None), lease_owner="me")
-    assert len(statements(captured)) == 3  # SELECT budgets, INSERT conversation, INSERT 2 rows
+    assert len(statements(captured)) == 4  # SELECT budgets, INSERT conversation, 2 INSERTs
 
 
 @pytest.mark.django_db

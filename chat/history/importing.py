@@ -32,6 +32,10 @@ class _Row(BaseModel):
 
 
 class MessageRow(_Row):
+    # The message tree (chat/tree.py): ids as in the file, mapped to the new rows' ids; a file
+    # without them (exported before branches) is one line, each message after the one before.
+    id: int | None = None
+    parent_id: int | None = None
     role: Literal["user", "assistant"]
     status: Literal[
         "queued", "streaming", "completed", "incomplete", "failed", "cancelled", "interrupted"
@@ -107,7 +111,28 @@ def import_conversation(*, user: Any, raw: bytes) -> Conversation:
             ["created_at"],
             batch_size=500,
         )
+        _link(rows, document.messages)
+        Message.objects.bulk_update(rows, ["parent"], batch_size=500)
     return convo
+
+
+def _link(rows: list[Message], document_rows: list[MessageRow]) -> None:
+    """Parents by the file's ids, each one an earlier message of the file (so no cycle can be
+    written); a file without parent ids (exported before branches) is one line. A parent the
+    file does not hold makes the message follow the one before it."""
+    tree_file = any(r.parent_id is not None for r in document_rows)
+    earlier: dict[int, int] = {}
+    previous: int | None = None
+    for message, row in zip(rows, document_rows, strict=True):
+        if not tree_file:
+            message.parent_id = previous
+        elif row.parent_id is None:
+            message.parent_id = None  # a first question (an edited first one is a sibling)
+        else:
+            message.parent_id = earlier.get(row.parent_id, previous)
+        if row.id is not None:
+            earlier[row.id] = message.pk
+        previous = message.pk
 
 
 def _message(convo: Conversation, row: MessageRow) -> Message:

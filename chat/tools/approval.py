@@ -6,7 +6,6 @@ ended, with that request still unanswered; it is marked answered and made live a
 (queued, with the new runner's lease) so nobody answers it twice and the sweeper covers it.
 """
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from django.utils import timezone
 
 from chat import permissions
 from chat.models import Conversation, Message
-from chat.services import TurnPlan, TurnRejected, history_input
+from chat.services import TurnPlan, TurnRejected, branch_rows, history_input
 from chat.tools import hosted
 from chat.usage import budgets
 
@@ -59,13 +58,8 @@ def claim(
                 "items", "rounds", "status", "lease_owner", "lease_expires_at", "done_at",
             ]
         )  # fmt: skip
-        # As the raw columns history_input reads (the items as JSON text).
-        rows = [
-            (role, text, status, json.dumps(items))
-            for role, text, status, items in conversation.messages.filter(
-                id__lt=message.pk
-            ).values_list("role", "text", "status", "items")
-        ]
+        # The branch above the answer (chat/tree.py): what it was asked with.
+        rows = branch_rows(conversation.pk, message.parent_id)
     tools = hosted.enabled(conversation.hosted_tools_off or []) if hosted.offered() else []
     question = next((text for role, text, *_ in reversed(rows) if role == "user"), "")
     plan = TurnPlan(

@@ -6,7 +6,6 @@ incomplete; it is made live again (queued, with the new runner's lease), its rou
 marked billed, so nobody continues it twice and the sweeper covers it.
 """
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,8 +16,8 @@ from django.utils import timezone
 
 from chat import permissions
 from chat.conversation_settings import effective
-from chat.models import Conversation, Message
-from chat.services import TurnPlan, TurnRejected, fit_input, history_input
+from chat.models import Conversation, Message, shown_leaf_id
+from chat.services import TurnPlan, TurnRejected, branch_rows, fit_input, history_input
 from chat.tools import hosted
 from chat.usage import budgets
 
@@ -78,7 +77,8 @@ def _plan(user: Any, conversation: Conversation, message: Message, rows: list[An
 
 
 def _latest_incomplete(conversation: Conversation, message_id: int) -> Message:
-    latest = conversation.messages.order_by("-created_at", "-id").first()
+    # The end of the branch on screen (chat/tree.py), not of another version.
+    latest = conversation.messages.filter(pk=shown_leaf_id(conversation.pk)).first()
     if latest is None or latest.pk != message_id or latest.role != Message.Role.ASSISTANT:
         raise TurnRejected("Only the latest answer can be continued.")
     if latest.is_live:
@@ -89,13 +89,8 @@ def _latest_incomplete(conversation: Conversation, message_id: int) -> Message:
 
 
 def _rows_before(conversation: Conversation, message: Message) -> list[tuple[Any, ...]]:
-    """(role, text, status, items) before the answer, as the raw columns history_input reads."""
-    return [
-        (role, text, status, json.dumps(items))
-        for role, text, status, items in conversation.messages.filter(
-            id__lt=message.pk
-        ).values_list("role", "text", "status", "items")
-    ]
+    """(role, text, status, items) of the branch above the answer (chat/tree.py)."""
+    return branch_rows(conversation.pk, message.parent_id)
 
 
 def _rounds_of(message: Message) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ Streamed text is appended as escaped text (`beforeend`); items that are new or c
 are rendered whole from the same template partials the page uses.
 """
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.html import escape, format_html
 
@@ -60,12 +61,40 @@ def stored_message_frame(message: Message, *, read_only: bool = False) -> str:
     return oob(partial("message", {"message": message_view(message), "read_only": read_only}))
 
 
-def appended_message_frame(view: MessageView) -> str:
-    """A message that is new to the page, added at the end of the transcript."""
-    html = partial("message", {"message": view})
+def appended_message_frame(view: MessageView, *, read_only: bool = False) -> str:
+    """A message that is new to the page (with its version bar), added at the end of the
+    transcript."""
+    context = {
+        "message": view,
+        "read_only": read_only,
+        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+    }
+    html = partial("message", context) + partial("branch_bar", context)
     # The "Ask anything" note is hidden by CSS once it is not alone (no oob delete: after the
     # first turn it has no target, and htmx logs an error for every later one).
     return f'<div hx-swap-oob="beforeend:#transcript">{html}</div>'
+
+
+def transcript_frame(views: list[MessageView], *, read_only: bool) -> str:
+    """The whole transcript: the branch on screen after a switch (chat/branches.py)."""
+    context = {
+        "messages": views,
+        "read_only": read_only,
+        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+    }
+    rows = partial("transcript_rows", context)
+    return (
+        '<section class="transcript" id="transcript" aria-label="Messages" hx-swap-oob="true">'
+        f"{rows}</section>"
+    )
+
+
+def removed_rows_frame(message_ids: tuple[int, ...]) -> str:
+    """Take messages (and their version bars) off the page: a new version replaces them."""
+    return "".join(
+        f'<div id="m{i}" hx-swap-oob="delete"></div><div id="m{i}-bar" hx-swap-oob="delete"></div>'
+        for i in message_ids
+    )
 
 
 def turn_controls_frame(live: bool, *, read_only: bool = False) -> str:

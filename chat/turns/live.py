@@ -9,6 +9,7 @@ from typing import Protocol
 from chat.presenters import STATUS_LABELS, MessageView, is_long_message
 from chat.rendering import render_plain
 from chat.services import StartedTurn, TurnPlan
+from chat.tree import Nav
 from chat.turns import bridge as wire
 from chat.turns import frames
 from chat.turns.runner import TurnRunner
@@ -95,10 +96,10 @@ class LiveTurn:
     def on_started(self, started: StartedTurn) -> None:
         """Show the new rows before the first frame can refer to them (same loop step)."""
         self.message_id = started.assistant_message_id
-        user_view, answer_view = pending_views(started, self.plan)
-        rows = frames.appended_message_frame(user_view) + frames.appended_message_frame(answer_view)
-        html = rows + frames.turn_controls_frame(live=True)
-        viewer_html = rows + frames.turn_controls_frame(live=True, read_only=True)
+        html = self._new_rows(started, read_only=False) + frames.turn_controls_frame(live=True)
+        viewer_html = self._new_rows(started, read_only=True) + frames.turn_controls_frame(
+            live=True, read_only=True
+        )
         for watcher in self.registry.watchers.get(self.conversation_id, ()):
             watcher.floor = 0  # they see this turn from its first frame: no snapshot to wait for
         self.registry.broadcast(self.conversation_id, 0, html, viewer_html)
@@ -115,6 +116,16 @@ class LiveTurn:
             )
         if not self.started.done():
             self.started.set_result(started)
+
+    def _new_rows(self, started: StartedTurn, *, read_only: bool) -> str:
+        """The new question (none for a regenerate) and the queued answer; a new version
+        first takes the messages it replaces off the page (chat/tree.py)."""
+        views = pending_views(started, self.plan)
+        if self.plan.question_id is not None:
+            views = views[1:]
+        return frames.removed_rows_frame(self.plan.replaces) + "".join(
+            frames.appended_message_frame(view, read_only=read_only) for view in views
+        )
 
     def snapshot_html(self) -> tuple[int, str, str]:
         """The seq the live message reflects, and the message as it is now, for writers and
@@ -144,6 +155,7 @@ def pending_views(started: StartedTurn, plan: TurnPlan) -> tuple[MessageView, Me
         items=[],
         user_html=render_plain(plan.text),
         user_long=is_long_message(plan.text),
+        source_text=plan.text,
     )
     answer_view = MessageView(
         id=started.assistant_message_id,
@@ -154,6 +166,11 @@ def pending_views(started: StartedTurn, plan: TurnPlan) -> tuple[MessageView, Me
         items=[],
         model=plan.model,
     )
+    # The new version of what it replaces: last of its siblings, its ‹ goes to the one before.
+    if plan.older_siblings:
+        count = len(plan.older_siblings) + 1
+        nav = Nav(index=count, count=count, prev_id=plan.older_siblings[-1], next_id=None)
+        (answer_view if plan.question_id is not None else user_view).nav = nav
     return user_view, answer_view
 
 
