@@ -275,15 +275,28 @@ async def socket_outcome(world: World, role: str, path: str) -> str:
     ok, code = await comm.connect()
     if not ok:
         return f"close {code}"
+    # Stop, and the branch commands (chat/branches.py): a version switch and an edit, each
+    # aimed at no message so a writer gets the command's own refusal, never READ_ONLY.
+    commands = [
+        ({"action": "stop"}, "There is no answer being written to stop."),
+        ({"action": "switch", "message": 0}, "That version is not in this conversation."),
+        ({"action": "edit", "message": 0, "text": "x"}, "That question cannot be edited."),
+        ({"action": "retry", "message": 0}, "That answer cannot be retried."),
+    ]
+    outcomes = set()
     try:
-        await comm.send_to(text_data=json.dumps({"action": "stop"}))
-        frame = await comm.receive_from(timeout=5)
+        for command, writer_answer in commands:
+            await comm.send_to(text_data=json.dumps(command))
+            frame = await comm.receive_from(timeout=5)
+            if READ_ONLY in frame:
+                outcomes.add(WS_RO)
+            else:
+                assert writer_answer in frame, frame
+                outcomes.add(WS_RW)
     finally:
         await comm.disconnect()
-    if READ_ONLY in frame:
-        return WS_RO
-    assert "There is no answer being written to stop." in frame, frame
-    return WS_RW
+    assert len(outcomes) == 1, outcomes  # every command answered as the same kind of person
+    return outcomes.pop()
 
 
 @pytest.mark.django_db(transaction=True)
