@@ -1,0 +1,106 @@
+"""Versions in Chromium: Regenerate, Edit and ‹ i/n › in two tabs and after a reload, and the
+next turn's input following the branch on screen (what the fake upstream received)."""
+
+import pytest
+
+from tests import fake_upstream as fake
+from tests import test_browser as base
+from tests.test_browser import ask, login, new_conversation
+
+browser, module_upstream, server = base.browser, base.module_upstream, base.server
+
+pytestmark = pytest.mark.browser
+
+
+def answer_is(page, text: str, timeout: float = 15_000) -> None:
+    page.wait_for_function(
+        "t => (document.querySelector('.message.assistant:last-of-type .answer-text')"
+        "?.textContent || '').trim() === t && "
+        "document.querySelector('#turn-controls')?.dataset.live === 'false'",
+        arg=text,
+        timeout=timeout,
+    )
+
+
+def position(page, role: str) -> str:
+    bar = page.locator(f".branch-bar-{role}").last
+    return (bar.locator(".branch-pos").text_content() or "").strip()
+
+
+def inputs(request) -> list[tuple[str, str]]:
+    return [(i["role"], i["content"]) for i in request["json"]["input"] if "role" in i]
+
+
+def second_tab(page):
+    """A second tab on the same conversation, once its socket is attached: the server's first
+    frame (the latest answer as it stands) comes after the attach."""
+    other = page.context.new_page()
+    other.add_init_script(
+        "document.addEventListener('htmx:wsAfterMessage', () => { window.attached = true; })"
+    )
+    other.goto(page.url)
+    other.wait_for_function("() => window.attached === true")
+    return other
+
+
+def test_regenerate_and_switch_follow_in_two_tabs_and_after_a_reload(
+    browser, server, module_upstream
+):
+    page = login(browser, server)
+    new_conversation(page)
+    module_upstream.enqueue(fake.text_stream("The first answer.", delay=0))
+    ask(page, "Tell me something")
+    answer_is(page, "The first answer.")
+    other = second_tab(page)
+
+    module_upstream.enqueue(fake.text_stream("The second answer.", delay=0))
+    page.click(".branch-bar-assistant .regenerate")
+    for tab in (page, other):
+        answer_is(tab, "The second answer.")
+        assert position(tab, "assistant") == "2/2"
+        assert tab.locator(".message.user").count() == 1  # the question was not copied
+        assert tab.locator(".message.assistant").count() == 1  # one version on screen
+
+    other.click(".branch-prev")  # the other tab goes back to version 1: both follow
+    for tab in (page, other):
+        answer_is(tab, "The first answer.")
+        assert position(tab, "assistant") == "1/2"
+    page.reload()
+    answer_is(page, "The first answer.")
+    assert position(page, "assistant") == "1/2"
+
+    module_upstream.enqueue(fake.text_stream("Next.", delay=0))
+    ask(page, "And then?")
+    answer_is(page, "Next.")
+    answer_is(other, "Next.")
+    assert inputs(module_upstream.requests[-1]) == [
+        ("user", "Tell me something"),
+        ("assistant", "The first answer."),
+        ("user", "And then?"),
+    ]
+    page.context.close()
+
+
+def test_edit_a_question_and_resend_keeps_the_old_version(browser, server, module_upstream):
+    page = login(browser, server)
+    new_conversation(page)
+    module_upstream.enqueue(fake.text_stream("About cats.", delay=0))
+    ask(page, "Tell me about cats")
+    answer_is(page, "About cats.")
+
+    module_upstream.enqueue(fake.text_stream("About dogs.", delay=0))
+    page.click(".branch-bar-user .edit-box summary")
+    page.fill(".branch-bar-user textarea", "Tell me about dogs")
+    page.click(".branch-bar-user .edit-send")
+    answer_is(page, "About dogs.")
+    assert page.locator(".message.user").last.text_content().strip() == "Tell me about dogs"
+    assert position(page, "user") == "2/2"
+    assert inputs(module_upstream.requests[-1]) == [("user", "Tell me about dogs")]
+
+    page.reload()
+    answer_is(page, "About dogs.")
+    page.click(".branch-bar-user .branch-prev")
+    answer_is(page, "About cats.")
+    assert page.locator(".message.user").last.text_content().strip() == "Tell me about cats"
+    assert position(page, "user") == "1/2"
+    page.context.close()
