@@ -234,3 +234,21 @@ def test_the_migration_links_existing_messages_in_order(conversation, user):
             .values_list("parent_id", flat=True)
         )
         assert parents == [None, *ids[:-1]]
+
+
+def test_exports_carry_the_tree_and_the_markdown_the_version_shown(conversation):
+    from chat.history import export
+
+    question = Message.objects.create(conversation=conversation, role="user", text="Q")
+    first = Message.objects.create(conversation=conversation, role="assistant", text="Old one")
+    Message.objects.create(
+        conversation=conversation, role="assistant", text="New one", parent=question
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=first)
+    conversation.refresh_from_db()
+    document = export.conversation_document(conversation)
+    assert [m["parent_id"] for m in document["messages"]] == [None, question.pk, question.pk]
+    assert document["conversation"]["current_leaf_id"] == first.pk
+    markdown = export.as_markdown(conversation)
+    assert "Old one" in markdown and "New one" not in markdown
+    assert "other versions (1 messages)" in markdown

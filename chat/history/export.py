@@ -20,6 +20,7 @@ from django.db import models
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from chat.tree import Tree
 
 FORMAT = "chat-conversation"
 VERSION = 1
@@ -60,11 +61,19 @@ def as_json(conversation: Conversation) -> bytes:
 
 
 def as_markdown(conversation: Conversation) -> str:
-    """A readable transcript; the JSON export is the one that holds everything."""
+    """A readable transcript of the version on screen (chat/tree.py); the JSON export is the
+    one that holds everything, every version included."""
     lines = [f"# {_one_line(conversation.title) or 'Untitled conversation'}", ""]
     lines.append(f"_Exported {timezone.now():%Y-%m-%d %H:%M} UTC · conversation {conversation.pk}_")
-    for message in Message.objects.filter(conversation=conversation).order_by("created_at", "id"):
-        lines += ["", *_markdown_message(message)]
+    every = list(Message.objects.filter(conversation=conversation).order_by("created_at", "id"))
+    shown = Tree(every).shown(conversation.current_leaf_id)
+    if len(shown) < len(every):
+        others = len(every) - len(shown)
+        lines.append(
+            f"_The version shown; other versions ({others} messages) are in the JSON export._"
+        )
+    for message in shown:
+        lines += ["", *_markdown_message(message)]  # type: ignore[arg-type]
     return "\n".join(lines).rstrip() + "\n"
 
 
