@@ -211,12 +211,12 @@ async def test_read_only_viewers_follow_but_cannot_regenerate_edit_or_switch(
 
 
 def test_the_migration_links_existing_messages_in_order(conversation, user):
-    """0010's data step on rows without parents, as every row was before it."""
+    """0011's data step on rows without parents, as every row was before it."""
     import importlib
 
     from django.apps import apps
 
-    migration = importlib.import_module("chat.migrations.0010_message_tree")
+    migration = importlib.import_module("chat.migrations.0011_message_tree")
     other = Conversation.objects.create(owner=user)
     made = {
         convo.pk: [

@@ -24,7 +24,7 @@ def link_linearly(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chat", "0009_message_search_vector"),
+        ("chat", "0010_conversation_settings"),
     ]
 
     operations = [
