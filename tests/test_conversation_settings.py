@@ -38,6 +38,8 @@ def test_what_a_model_does_not_support_is_refused_in_words(offered):
     assert "from 0 to 2" in check(temperature="3")[1]["temperature"]
     assert "from 0 to 2" in check(temperature="nan")[1]["temperature"]
     assert "up to 1,024" in check(max_output_tokens="5000")[1]["max_output_tokens"]
+    assert "too long for small" in check(instructions="x" * 2000)[1]["instructions"]
+    assert check(model="thinker", instructions="x" * 2000)[1] == {}
     chosen, errors = check(model="thinker", reasoning_effort="high", max_output_tokens="300")
     assert errors == {} and chosen.reasoning_effort == "high" and chosen.max_output_tokens == 300
 

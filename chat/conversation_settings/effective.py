@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
+from chat import context
 from chat.conversation_settings import catalog
 
 EFFORTS = ("minimal", "low", "medium", "high")
@@ -72,6 +73,12 @@ def check(
     instructions = str(data.get("instructions") or "")
     if len(instructions) > MAX_INSTRUCTIONS:
         errors["instructions"] = f"Instructions are limited to {MAX_INSTRUCTIONS:,} characters."
+    elif context.estimate(instructions) > info.context_window // 4:
+        # They go with every request: past a quarter of the window, little room is left.
+        errors["instructions"] = (
+            f"These instructions are too long for {model}: keep them under about "
+            f"{info.context_window // 4 * context.CHARS_PER_TOKEN:,} characters."
+        )
     effort = str(data.get("reasoning_effort") or "")
     if effort and effort not in EFFORTS:
         errors["reasoning_effort"] = "Choose minimal, low, medium or high."
