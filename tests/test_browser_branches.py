@@ -104,3 +104,52 @@ def test_edit_a_question_and_resend_keeps_the_old_version(browser, server, modul
     assert page.locator(".message.user").last.text_content().strip() == "Tell me about cats"
     assert position(page, "user") == "1/2"
     page.context.close()
+
+
+def test_a_viewer_follows_versions_without_controls_and_nothing_changes_under_a_live_answer(
+    browser, server, module_upstream
+):
+    from tests.test_browser_access import conversation_of, login_as, share_with_a_member
+
+    owner = login(browser, server)
+    new_conversation(owner)
+    module_upstream.enqueue(fake.text_stream("Version one.", delay=0))
+    ask(owner, "Seed")
+    answer_is(owner, "Version one.")
+    module_upstream.enqueue(fake.text_stream("Version two.", delay=0))
+    owner.click(".branch-bar-assistant .regenerate")
+    answer_is(owner, "Version two.")
+    conversation = conversation_of(owner)
+    share_with_a_member(server, conversation, "branchviewer")
+    viewer = login_as(browser, server, "branchviewer")
+    viewer.add_init_script(
+        "document.addEventListener('htmx:wsAfterMessage', () => { window.attached = true; })"
+    )
+    viewer.goto(f"{server.url}/c/{conversation}/")
+    viewer.wait_for_function("() => window.attached === true")
+    answer_is(viewer, "Version two.")
+    assert position(viewer, "assistant") == "2/2"  # the position, without buttons to change it
+    assert viewer.locator(".branch-bar form, .branch-bar details").count() == 0
+
+    owner.click(".branch-prev")
+    answer_is(viewer, "Version one.")
+    assert position(viewer, "assistant") == "1/2"
+    assert viewer.locator(".branch-bar form, .branch-bar details").count() == 0
+
+    # While an answer is written, no tab offers a version change (the server refuses too);
+    # the live answer keeps streaming and is saved, and the controls come back after it.
+    module_upstream.enqueue(fake.text_stream("slow " * 150, chunk=4, delay=0.02))
+    ask(owner, "Go on")
+    owner.wait_for_selector("#stop-button")
+    regenerate = owner.locator(".branch-bar-assistant .regenerate").first
+    switch = owner.locator(".branch-next").first  # version 1 of 2 offers the next one
+    assert not regenerate.is_visible() and not switch.is_visible()
+    answer_is(owner, ("slow " * 150).strip(), timeout=30_000)
+    assert regenerate.is_visible() and switch.is_visible()
+    answer_is(viewer, ("slow " * 150).strip())
+    viewer.reload()
+    answer_is(viewer, ("slow " * 150).strip())
+    first = viewer.locator(".branch-bar-assistant .branch-pos").first.text_content() or ""
+    assert first.strip() == "1/2"  # the first answer's version is still the one shown
+    owner.context.close()
+    viewer.context.close()
