@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from chat import context, sql, storable
+from chat import context, placement, sql, storable
 from chat.conversation_settings import catalog, effective
 from chat.models import Conversation, Message
 from chat.tools import hosted
@@ -75,15 +75,19 @@ def plan_turn(
     _check_rate(user.pk)
     history: list[dict[str, Any]] = []
     chosen, hosted_off = effective.defaults(), []
-    place = _Place()
+    place = placement.Place()
     if conversation_id is not None:
         rows = _history_rows(conversation_id, user.pk)
         if not rows:
             raise TurnRejected(f"Conversation {conversation_id} was not found.")
         if any(row.status in Message.LIVE_STATUSES for row in rows):
             raise TurnRejected("A reply is still being written in this conversation.")
-        place = _place(Tree([r for r in rows if r.id is not None]), rows[0].leaf,
-                       regenerate, edit_of)  # fmt: skip
+        try:
+            place = placement.place(
+                Tree([r for r in rows if r.id is not None]), rows[0].leaf, regenerate, edit_of
+            )
+        except placement.Refused as exc:
+            raise TurnRejected(str(exc)) from exc
         if regenerate is not None:
             text = place.question_text
         history = history_input([(r.role, r.text, r.status, r.items) for r in place.above])
@@ -119,52 +123,6 @@ def _checked_text(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class _Place:
-    """Where a turn goes in the tree, and the messages above it (its input)."""
-
-    above: tuple[Any, ...] = ()
-    parent_id: int | None = None
-    question_id: int | None = None
-    question_text: str = ""
-    replaces: tuple[int, ...] = ()
-    older_siblings: tuple[int, ...] = ()
-
-
-def _place(tree: Tree, leaf: int | None, regenerate: int | None, edit_of: int | None) -> _Place:
-    shown = tree.shown(leaf)
-    if regenerate is None and edit_of is None:
-        parent = shown[-1].id if shown else None
-        return _Place(above=tuple(shown), parent_id=parent)
-    target_id = regenerate if regenerate is not None else edit_of
-    role = Message.Role.ASSISTANT if regenerate is not None else Message.Role.USER
-    ids = [n.id for n in shown]
-    target = tree.by_id.get(target_id)
-    if target is None or target.role != role:
-        raise TurnRejected(
-            "That answer cannot be retried."
-            if regenerate is not None
-            else "That question cannot be edited."
-        )
-    if target_id not in ids:
-        raise TurnRejected("That message is no longer on the branch shown; reload the page.")
-    siblings = tuple(s.id for s in tree.siblings(target.id))
-    replaces = tuple(ids[ids.index(target.id) :])
-    if regenerate is not None:
-        question = tree.by_id.get(target.parent_id)
-        if question is None or question.role != Message.Role.USER:
-            raise TurnRejected("That answer has no question to ask again.")
-        return _Place(
-            above=tuple(tree.ancestors(question.parent_id)), parent_id=question.id,
-            question_id=question.id, question_text=question.text, replaces=replaces,
-            older_siblings=siblings,
-        )  # fmt: skip
-    return _Place(
-        above=tuple(tree.ancestors(target.parent_id)), parent_id=target.parent_id,
-        replaces=replaces, older_siblings=siblings,
-    )  # fmt: skip
-
-
 def fit_input(
     items: list[dict[str, Any]], *, chosen: effective.ChatSettings | None = None
 ) -> context.Fitted:
@@ -189,20 +147,11 @@ def resume_plan(*, message: Message) -> TurnPlan:
     """The plan of a turn taken over after its runner died: the history before the answer is
     its input again, as a resumed turn may go on to another tool round."""
     conversation_id = message.conversation_id
-    history = history_input(branch_rows(conversation_id, message.parent_id))
+    history = history_input(placement.branch_rows(conversation_id, message.parent_id))
     tools = tuple(hosted.enabled(_tools_off(conversation_id))) if hosted.offered() else ()
     owner_id = message.conversation.owner_id
     recorded = message.settings or None  # as the answer was asked
     return TurnPlan(owner_id, conversation_id, "", message.model, history, tools, settings=recorded)
-
-
-def branch_rows(conversation_id: int, above: int | None) -> list[tuple[Any, Any, Any, Any]]:
-    """(role, text, status, items) of `above` and its ancestors, first question first."""
-    rows = Message.objects.filter(conversation_id=conversation_id).order_by("created_at", "id")
-    tree = Tree(
-        _Row(*r) for r in rows.values_list("id", "parent_id", "role", "text", "status", "items")
-    )
-    return [(n.role, n.text, n.status, n.items) for n in tree.ancestors(above)]
 
 
 def _tools_off(conversation_id: int | None) -> list[str]:

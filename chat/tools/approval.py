@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from chat import permissions
 from chat.models import Conversation, Message
-from chat.services import TurnPlan, TurnRejected, branch_rows, history_input
+from chat.placement import branch_rows
+from chat.services import TurnPlan, TurnRejected, history_input
 from chat.tools import hosted
 from chat.usage import budgets
 

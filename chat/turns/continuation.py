@@ -17,7 +17,8 @@ from django.utils import timezone
 from chat import permissions
 from chat.conversation_settings import effective
 from chat.models import Conversation, Message, shown_leaf_id
-from chat.services import TurnPlan, TurnRejected, branch_rows, fit_input, history_input
+from chat.placement import branch_rows
+from chat.services import TurnPlan, TurnRejected, fit_input, history_input
 from chat.tools import hosted
 from chat.usage import budgets
 
