@@ -2,6 +2,7 @@
 supports, sent only where supported, copied onto each answer as it is asked."""
 
 import pytest
+from django.urls import reverse
 
 from chat import services
 from chat.conversation_settings import catalog, effective
@@ -78,3 +79,16 @@ def test_the_answer_records_what_it_was_asked_with(offered, user):
     assert recorded["hosted_tools"] == []
     Conversation.objects.filter(pk=conversation.pk).update(settings={"model": "small"})
     assert Message.objects.get(pk=started.assistant_message_id).settings == recorded
+
+
+@pytest.mark.django_db
+def test_the_markdown_transcript_says_what_each_answer_was_asked_with(client, user):
+    conversation = Conversation.objects.create(owner=user, title="Asked")
+    Message.objects.create(conversation=conversation, role="user", text="q")
+    Message.objects.create(
+        conversation=conversation, role="assistant", text="a", model="thinker",
+        settings={"model": "thinker", "reasoning_effort": "high", "max_output_tokens": 300},
+    )  # fmt: skip
+    client.force_login(user)
+    text = client.get(reverse("history:export", args=[conversation.pk, "md"])).content.decode()
+    assert "*Asked with effort high, max 300 tokens*" in text

@@ -20,6 +20,7 @@ from django.db import models
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from chat.presenters import asked_with
 from chat.tree import Tree
 
 FORMAT = "chat-conversation"
@@ -190,6 +191,9 @@ def _markdown_message(message: Message) -> list[str]:
         return ["## You", "", message.text]
     head = f"## Assistant ({message.model or 'model unknown'}, {message.status})"
     lines = [head, ""]
+    asked = [text for text, _ in asked_with(message.settings) if text != "instructions"]
+    if asked:  # what the answer was asked with (chat/conversation_settings/)
+        lines += [f"*Asked with {', '.join(asked)}*", ""]
     for item in message.items or []:
         lines += _markdown_item(item)
     if not message.items and message.text:
