@@ -30,7 +30,7 @@ from chat.commands import (
     Switch,
     command_adapter,
 )
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, shown_leaf_id
 from chat.tools import approval
 from chat.turns import continuation, frames, lifecycle
 from chat.turns.registry import registry
@@ -344,6 +344,6 @@ def _latest_answer(conversation_id: int) -> Message | None:
     answers = Message.objects.filter(
         conversation_id=conversation_id, role=Message.Role.ASSISTANT
     ).prefetch_related("usage_records")
-    leaf = Conversation.objects.filter(pk=conversation_id).values_list("current_leaf_id").first()
-    shown = answers.filter(pk=leaf[0]).first() if leaf and leaf[0] else None
+    leaf = shown_leaf_id(conversation_id)
+    shown = answers.filter(pk=leaf).first() if leaf is not None else None
     return shown or answers.order_by("-created_at", "-id").first()

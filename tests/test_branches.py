@@ -252,3 +252,23 @@ def test_exports_carry_the_tree_and_the_markdown_the_version_shown(conversation)
     markdown = export.as_markdown(conversation)
     assert "Old one" in markdown and "New one" not in markdown
     assert "other versions (1 messages)" in markdown
+
+
+async def test_a_tab_that_connects_is_sent_the_answer_at_the_end_of_the_branch_shown(
+    upstream, conversation, user
+):
+    """A page rendered while the turn was live is brought up to date by that answer's frame."""
+    comm = await connected(conversation, user)
+    await turn(comm, upstream, "A1.", action="send", message="Q1")
+    await turn(comm, upstream, "A2.", action="send", message="Q2")
+    ids = [r[0] for r in await sync_to_async(rows)(conversation)]
+    late = await connected(conversation, user)
+    assert f'id="m{ids[3]}"' in await late.receive_from(timeout=5)  # the newest, not A1
+    await late.disconnect()
+    await turn(comm, upstream, "A2 again.", action="retry", message=ids[3])
+    await command(comm, action="switch", message=ids[3])
+    await receive_until(comm, 'id="transcript"')
+    late = await connected(conversation, user)
+    assert f'id="m{ids[3]}"' in await late.receive_from(timeout=5)  # the version shown
+    await late.disconnect()
+    await comm.disconnect()
