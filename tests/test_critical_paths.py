@@ -199,12 +199,14 @@ def test_the_sweeper_leaves_turns_whose_lease_still_runs(user):
 
 def test_a_turn_is_taken_over_only_once_its_lease_expired(user):
     started = services.start_turn(plan=plan_for(user), lease_owner="first")
+    other = services.start_turn(plan=plan_for(user), lease_owner="other")
     answer_id = started.assistant_message_id
     assert services.claim_turn(message_id=answer_id, lease_owner="second") is None  # still alive
     expired = timezone.now() - timedelta(seconds=1)
-    Message.objects.filter(pk=answer_id).update(lease_expires_at=expired)
+    Message.objects.filter(role="assistant").update(lease_expires_at=expired)
     taken = services.claim_turn(message_id=answer_id, lease_owner="second")
     assert taken is not None and taken.pk == answer_id and taken.lease_owner == "second"
+    assert Message.objects.get(pk=other.assistant_message_id).lease_owner == "other"  # only it
     assert taken.lease_expires_at > timezone.now()  # renewed for the new owner
     assert services.claim_turn(message_id=answer_id, lease_owner="third") is None  # once
     Message.objects.filter(pk=answer_id).update(status="completed", lease_expires_at=expired)
