@@ -32,6 +32,19 @@ def shown_messages(conversation: Conversation, messages: Sequence[Message]) -> l
     return shown
 
 
+def in_other_version(
+    at: str | None, every: Sequence[Message], shown: Sequence[Message]
+) -> int | None:
+    """`at` (a message id from a link, e.g. a search hit) when it is in this conversation but
+    not on the branch shown, so the page can offer to show its version."""
+    if not at or not at.isdigit() or len(at) > 18:
+        return None
+    wanted = int(at)
+    if any(m.pk == wanted for m in shown) or not any(m.pk == wanted for m in every):
+        return None
+    return wanted
+
+
 @dataclass(frozen=True)
 class Switched:
     conversation: Conversation

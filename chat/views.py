@@ -82,6 +82,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         raise Http404("No such conversation.")
     every = list(convo.messages.prefetch_related("usage_records"))
     messages = branches.shown_messages(convo, every)  # the branch on screen (chat/tree.py)
+    elsewhere = branches.in_other_version(request.GET.get("at"), every, messages)
     context = {
         "conversation": convo,
         "access": access,
@@ -93,6 +94,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "shared_conversations": shared_sidebar(request.user),
         "messages": [message_view(m) for m in messages],
         "live": any(m.is_live for m in every),
+        "other_version": elsewhere,  # a search hit in a version not shown: offered to switch
         "socket_url": f"/ws/conversations/{convo.pk}/",
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         # "messages" is the transcript here, so the flash messages get their own name.

@@ -153,3 +153,24 @@ def test_a_viewer_follows_versions_without_controls_and_nothing_changes_under_a_
     assert first.strip() == "1/2"  # the first answer's version is still the one shown
     owner.context.close()
     viewer.context.close()
+
+
+def test_a_link_to_a_message_in_another_version_offers_to_show_it(browser, server, module_upstream):
+    """A search hit can be in a version not shown: the page says so and switches to it."""
+    page = login(browser, server)
+    new_conversation(page)
+    module_upstream.enqueue(fake.text_stream("Old answer.", delay=0))
+    ask(page, "Something")
+    answer_is(page, "Old answer.")
+    old_id = page.locator(".message.assistant").last.get_attribute("id")[1:]
+    module_upstream.enqueue(fake.text_stream("New answer.", delay=0))
+    page.click(".branch-bar-assistant .regenerate")
+    answer_is(page, "New answer.")
+    page.goto(page.url.split("?")[0] + f"?at={old_id}")
+    answer_is(page, "New answer.")
+    assert "another version" in page.text_content("#other-version-note")
+    page.click("#show-other-version")
+    answer_is(page, "Old answer.")
+    assert page.locator("#other-version-note").count() == 0
+    assert position(page, "assistant") == "1/2"
+    page.context.close()
