@@ -18,7 +18,7 @@ from django.db import close_old_connections
 from pydantic import ValidationError
 
 from accounts.models import ReviewLog
-from chat import branches, permissions, services
+from chat import branches, permissions
 from chat.commands import (
     MAX_FRAME_BYTES,
     ApproveTool,
@@ -33,6 +33,7 @@ from chat.commands import (
 from chat.models import Conversation, Message, shown_leaf_id
 from chat.tools import approval
 from chat.turns import continuation, frames, lifecycle
+from chat.turns.plan import TurnRejected, plan_turn
 from chat.turns.registry import registry
 from chat.turns.runner import PROCESS_ID
 from chat.usage.present import budget_notice_frame
@@ -213,7 +214,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         edit_of: int | None = None,
     ) -> None:
         try:
-            plan = await _in_db_thread(services.plan_turn)(
+            plan = await _in_db_thread(plan_turn)(
                 user=self.user,
                 conversation_id=self.conversation_id,
                 text=text,
@@ -222,7 +223,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 edit_of=edit_of,
             )
             await registry().start(plan)
-        except services.TurnRejected as exc:
+        except TurnRejected as exc:
             self._error(str(exc))
             return
         except Exception:
@@ -264,7 +265,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 claimed.message, lease_owner=claimed.lease_owner, plan=claimed.plan,
                 then_input=claimed.then_input,
             )  # fmt: skip
-        except services.TurnRejected as exc:
+        except TurnRejected as exc:
             self._error(str(exc))
             return
         self._queue(frames.composer_error_frame(""))
@@ -283,7 +284,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 claimed.message, lease_owner=claimed.lease_owner, plan=claimed.plan,
                 then_input=claimed.then_input,
             )  # fmt: skip
-        except services.TurnRejected as exc:
+        except TurnRejected as exc:
             self._error(str(exc))
             return
         self._queue(frames.composer_error_frame(""))

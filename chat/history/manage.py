@@ -66,7 +66,7 @@ def delete(*, conversation_id: int) -> None:
 
     Refused while an answer is being written: the row lock (PostgreSQL; SQLite's IMMEDIATE
     transaction holds the write lock) orders this against a turn starting at the same moment,
-    whose start updates the same row first (chat/services.py, _claim_conversation)."""
+    whose start updates the same row first (chat/turns/start.py, _claim_conversation)."""
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
         if conversation is None:

@@ -17,8 +17,9 @@ from django.utils import timezone
 from chat import permissions
 from chat.models import Conversation, Message
 from chat.placement import branch_rows
-from chat.services import TurnPlan, TurnRejected, history_input
 from chat.tools import hosted
+from chat.turns.plan import TurnPlan, TurnRejected
+from chat.turns.prior import history_input
 from chat.usage import budgets
 
 APPROVED, DENIED = "approved", "denied"

@@ -18,8 +18,9 @@ from chat import permissions
 from chat.conversation_settings import effective
 from chat.models import Conversation, Message, shown_leaf_id
 from chat.placement import branch_rows
-from chat.services import TurnPlan, TurnRejected, fit_input, history_input
 from chat.tools import hosted
+from chat.turns.plan import TurnPlan, TurnRejected, fit_input
+from chat.turns.prior import history_input
 from chat.usage import budgets
 
 # After the answer so far: what asks the model to go on rather than start again.

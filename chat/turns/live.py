@@ -8,10 +8,10 @@ from typing import Protocol
 
 from chat.presenters import STATUS_LABELS, MessageView, is_long_message
 from chat.rendering import render_plain
-from chat.services import StartedTurn, TurnPlan
 from chat.tree import Nav
 from chat.turns import bridge as wire
 from chat.turns import frames
+from chat.turns.plan import StartedTurn, TurnPlan
 from chat.turns.runner import TurnRunner
 from chat.turns.state import Changes, TurnState
 

@@ -13,12 +13,11 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from chat import services
 from chat.models import Message
-from chat.services import StartedTurn, TurnPlan, TurnRejected
 from chat.turns import bridge as wire
 from chat.turns import endpoint, frames
 from chat.turns.live import PENDING, LiveTurn, Watcher, for_watcher
+from chat.turns.plan import StartedTurn, TurnPlan, TurnRejected, resume_plan
 from chat.turns.runner import Resume, TurnRunner
 from chat.upstream.client import close_shared_client
 
@@ -225,7 +224,7 @@ class TurnRegistry:
         if conversation_id in self.turns:
             return
         if plan is None:
-            plan = await sync_to_async(services.resume_plan)(message=message)
+            plan = await sync_to_async(resume_plan)(message=message)
             if conversation_id in self.turns:
                 return  # taken while the history was read
         turn = LiveTurn(self, plan, conversation_id)

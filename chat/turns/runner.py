@@ -19,15 +19,17 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from chat import context, images, services
+from chat import context, images
 from chat.conversation_settings import effective
 from chat.models import Message
-from chat.services import StartedTurn, TurnPlan
 from chat.tools.calls import Call, answer_calls
 from chat.tools.registry import ToolContext, enabled_tools
+from chat.turns.plan import StartedTurn, TurnPlan
 from chat.turns.replay import input_items
 from chat.turns.request import round_body
+from chat.turns.save import checkpoint_turn, finish_turn
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
+from chat.turns.start import start_turn
 from chat.turns.state import COMPLETED, Changes, TurnState
 from chat.turns.ticker import flush_tick
 from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream, stream_response
@@ -199,7 +201,7 @@ class TurnRunner:
             self.started = StartedTurn(self.resume.conversation_id, 0, self.resume.message_id)
             return None
         write = asyncio.create_task(
-            sync_to_async(services.start_turn)(plan=self.plan, lease_owner=self.lease_owner)
+            sync_to_async(start_turn)(plan=self.plan, lease_owner=self.lease_owner)
         )
         write.add_done_callback(self._on_write_done)
         return write
@@ -350,7 +352,7 @@ class TurnRunner:
     async def _save_checkpoint(self) -> None:
         assert self.started is not None
         try:
-            await sync_to_async(services.checkpoint_turn)(
+            await sync_to_async(checkpoint_turn)(
                 message_id=self.started.assistant_message_id,
                 snapshot=self.snapshot(),
                 lease_owner=self.lease_owner,
@@ -399,7 +401,7 @@ class TurnRunner:
         assert self.started is not None
         for pause in (*FINISH_RETRY_PAUSES, None):
             try:
-                return await sync_to_async(services.finish_turn)(
+                return await sync_to_async(finish_turn)(
                     message_id=self.started.assistant_message_id,
                     snapshot=self.snapshot(),
                     input_chars=input_chars,

@@ -4,8 +4,8 @@ import logging
 
 from django.utils import timezone
 
-from chat import services
 from chat.models import Message
+from chat.turns.takeover import claim_turn, interrupt_turn
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def sweep_expired(*, claim_as: str | None = None) -> tuple[list[Message], list[M
     ended, claimed = [], []
     for message_id, background, response_id in list(expired):
         if claim_as and background and response_id:
-            taken = services.claim_turn(message_id=message_id, lease_owner=claim_as)
+            taken = claim_turn(message_id=message_id, lease_owner=claim_as)
             if taken is not None:
                 log.warning(
                     "resuming background turn conversation=%s message=%s",
@@ -30,7 +30,7 @@ def sweep_expired(*, claim_as: str | None = None) -> tuple[list[Message], list[M
                 )
                 claimed.append(taken)
             continue
-        message = services.interrupt_turn(message_id=message_id)
+        message = interrupt_turn(message_id=message_id)
         if message is not None:
             log.warning(
                 "turn interrupted (lease expired) conversation=%s message=%s",

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat import services
 from chat.models import Conversation
 from chat.turns import endpoint
+from chat.turns.plan import TurnPlan, TurnRejected, plan_turn
 from chat.turns.runner import TurnRunner
 from chat.turns.snapshot import TurnSnapshot
 from chat.turns.state import Changes, TurnState
@@ -53,13 +53,13 @@ class Command(BaseCommand):
         user = self._user(options["user"], options["conversation"])
         model = options["model"] or settings.CHAT_MODEL
         try:
-            plan = services.plan_turn(
+            plan = plan_turn(
                 user=user,
                 conversation_id=options["conversation"],
                 text=options["prompt"],
                 model=model,
             )
-        except services.TurnRejected as exc:
+        except TurnRejected as exc:
             self.stderr.write(str(exc))
             sys.exit(EXIT_REJECTED)
         if plan.budget_warning:
@@ -79,7 +79,7 @@ class Command(BaseCommand):
             raise CommandError("The turn did not start.")
         self._report(runner_box[0], options["json"], interrupted)
 
-    async def _run(self, plan: services.TurnPlan, runner_box: list[TurnRunner]) -> None:
+    async def _run(self, plan: TurnPlan, runner_box: list[TurnRunner]) -> None:
         try:
             config = await endpoint.upstream_config()
             runner = TurnRunner(

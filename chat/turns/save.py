@@ -1,0 +1,110 @@
+"""Saving a running turn: its checkpoints (which renew the lease) and its final answer with
+the usage rows, once."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chat import sql
+from chat.models import Conversation, Message
+from chat.turns.snapshot import TurnSnapshot
+from chat.usage.rounds import record_round_usage
+
+
+def checkpoint_turn(*, message_id: int, snapshot: TurnSnapshot, lease_owner: str) -> bool:
+    """Save the partial answer and renew the lease; False if the turn is no longer ours."""
+    live = snapshot.status in Message.LIVE_STATUSES
+    values = {
+        "status": snapshot.status if live else Message.Status.STREAMING,
+        "lease_expires_at": timezone.now() + timedelta(seconds=settings.TURN_LEASE_SECONDS),
+        **_message_fields(snapshot),
+    }
+    where = "id = %s AND status IN (%s, %s) AND lease_owner = %s"
+    return (
+        sql.update(Message, values, where, [message_id, *Message.LIVE_STATUSES, lease_owner]) == 1
+    )
+
+
+@transaction.atomic
+def finish_turn(
+    *,
+    message_id: int,
+    snapshot: TurnSnapshot,
+    input_chars: int = 0,
+    lease_owner: str | None = None,
+    requested_model: str = "",
+) -> Message:
+    """Store the final answer and its usage rows (chat/usage/ledger.py) together, once: only
+    while the answer is still live (and, given `lease_owner`, still that runner's). An answer
+    already ended (a second end, the sweeper, another runner) is returned as stored, with no
+    second usage row."""
+    values = {
+        **_message_fields(snapshot),
+        "status": snapshot.status,
+        "done_at": timezone.now(),
+        "lease_owner": "",
+        "lease_expires_at": None,
+    }
+    # UPDATEs lock the answer's row, then its conversation's, until the commit: what
+    # select_for_update() with select_related() locked, in interrupt_turn's order. The columns
+    # left alone were written at creation (save() wrote them back unchanged).
+    where, params = "id = %s AND status IN (%s, %s)", [message_id, *Message.LIVE_STATUSES]
+    if lease_owner is not None:
+        where, params = f"{where} AND lease_owner = %s", [*params, lease_owner]
+    if not sql.update(Message, values, where, params):
+        return Message.objects.prefetch_related("usage_records").get(pk=message_id)
+    message, _ = _stored_answer(message_id, values)
+    sql.update(Conversation, {"updated_at": timezone.now()}, "id = %s", [message.conversation_id])
+    records = record_round_usage(
+        message=message,
+        snapshot=snapshot,
+        input_chars=input_chars,
+        requested_model=requested_model,
+    )
+    message.prefetched_usage = records  # the relay renders it without a query
+    return message
+
+
+def _stored_answer(message_id: int, values: dict[str, Any]) -> tuple[Message, int]:
+    """The saved answer (the columns finish_turn did not write, read back, and the values it
+    wrote: its items are not decoded again) and its conversation's owner."""
+    names = (
+        "conversation_id", "parent_id", "role", "model", "settings", "created_at", "queued_at",
+    )  # fmt: skip
+    rows = sql.execute(
+        f"SELECT {', '.join('m.' + name for name in names)}, c.owner_id "
+        f"FROM {Message._meta.db_table} m INNER JOIN {Conversation._meta.db_table} c "
+        "ON c.id = m.conversation_id WHERE m.id = %s",
+        [message_id],
+    )[1]
+    if not rows:
+        raise Message.DoesNotExist("Message matching query does not exist.")
+    *row, owner_id = rows[0]
+    read = {name: sql.from_db(Message, name, value) for name, value in zip(names, row, strict=True)}
+    message = Message(id=message_id, **{**read, **values})  # values last: the snapshot's model
+    message._state.adding = False
+    message._state.db = sql.database().alias
+    return message, owner_id
+
+
+def _message_fields(snapshot: TurnSnapshot) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "text": snapshot.text,
+        "items": snapshot.items,
+        "response_id": snapshot.response_id or "",
+        "background": snapshot.background,
+        "last_seq": snapshot.last_seq,
+        "error_code": snapshot.error_code or "",
+        "error_message": snapshot.error_message or "",
+        "incomplete_reason": snapshot.incomplete_reason or "",
+        "warnings": snapshot.warnings,
+        "rounds": snapshot.rounds,
+        "first_event_at": snapshot.first_event_at,
+        "first_token_at": snapshot.first_token_at,
+    }
+    if snapshot.model:
+        fields["model"] = snapshot.model
+    return fields
