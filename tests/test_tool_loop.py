@@ -14,7 +14,8 @@ from chat import services
 from chat.models import Message
 from chat.turns import endpoint
 from chat.turns.items import Item
-from chat.turns.runner import Resume, TurnRunner
+from chat.turns.resume import Resume
+from chat.turns.runner import TurnRunner
 from chat.turns.snapshot import snapshot_of
 from chat.turns.state import TurnState
 from chat.upstream.client import close_shared_client

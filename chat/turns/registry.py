@@ -18,7 +18,8 @@ from chat.turns import bridge as wire
 from chat.turns import endpoint, frames
 from chat.turns.live import PENDING, LiveTurn, Watcher, for_watcher
 from chat.turns.plan import StartedTurn, TurnPlan, TurnRejected, resume_plan
-from chat.turns.runner import Resume, TurnRunner
+from chat.turns.resume import Resume
+from chat.turns.runner import TurnRunner
 from chat.upstream.client import close_shared_client
 
 log = logging.getLogger(__name__)

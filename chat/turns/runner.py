@@ -10,8 +10,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
@@ -27,6 +25,7 @@ from chat.tools.registry import ToolContext, enabled_tools
 from chat.turns.plan import StartedTurn, TurnPlan
 from chat.turns.replay import input_items
 from chat.turns.request import round_body
+from chat.turns.resume import Resume
 from chat.turns.save import checkpoint_turn, finish_turn
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.start import start_turn
@@ -48,40 +47,6 @@ class Publisher(Protocol):
 class NullPublisher:
     def publish(self, seq: int, state: TurnState, changes: Changes) -> None:
         pass
-
-
-@dataclass(frozen=True)
-class Resume:
-    """A background-mode turn taken over after its runner died, from its last checkpoint."""
-
-    message_id: int
-    conversation_id: int
-    lease_owner: str
-    response_id: str
-    last_seq: int | None
-    items: list[dict[str, Any]]
-    model: str
-    first_event_at: datetime | None
-    first_token_at: datetime | None
-    rounds: list[dict[str, Any]] = field(default_factory=list)  # as stored on the message
-    # Not a resumed stream but a new round of an ended message (an MCP approval answered):
-    # these input items go after the message's items, and a new response is requested.
-    then_input: list[dict[str, Any]] | None = None
-
-    def state(self) -> TurnState:
-        if self.then_input is not None:
-            return TurnState.restore(
-                items=self.items, status="streaming", response_id=None, model=self.model,
-                last_seq=None, background=False, rounds=[*self.rounds, {"start": len(self.items)}],
-            )  # fmt: skip
-        if self.last_seq is None:
-            return TurnState()  # nothing numbered was kept: replay the stream from its start
-        state = TurnState.restore(
-            items=self.items, status="streaming", response_id=self.response_id,
-            model=self.model, last_seq=self.last_seq, background=True, rounds=self.rounds,
-        )  # fmt: skip
-        state.response_id = self.response_id
-        return state
 
 
 class TurnRunner:
