@@ -35,6 +35,7 @@ from chat.tools import approval
 from chat.turns import continuation, frames, lifecycle
 from chat.turns.plan import TurnRejected, plan_turn
 from chat.turns.registry import registry
+from chat.turns.reopen import Claimed
 from chat.turns.runner import PROCESS_ID
 from chat.usage.present import budget_notice_frame
 
@@ -252,33 +253,24 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def _approve(self, command: ApproveTool) -> None:
         """The answer to an MCP approval request starts the next round of that message."""
-        if registry().is_live(self.conversation_id):
-            self._error("A reply is still being written in this conversation.")
-            return
-        try:
-            claimed = await _in_db_thread(approval.claim)(
-                user=self.user, conversation_id=self.conversation_id,
-                message_id=command.message, request_id=command.request,
-                approve=command.approve == "true", lease_owner=f"{PROCESS_ID}-{uuid.uuid4().hex[:8]}",
-            )  # fmt: skip
-            await registry().resume(
-                claimed.message, lease_owner=claimed.lease_owner, plan=claimed.plan,
-                then_input=claimed.then_input,
-            )  # fmt: skip
-        except TurnRejected as exc:
-            self._error(str(exc))
-            return
-        self._queue(frames.composer_error_frame(""))
+        await self._next_round(
+            approval.claim, message_id=command.message, request_id=command.request,
+            approve=command.approve == "true",
+        )  # fmt: skip
 
     async def _continue(self, command: Continue) -> None:
         """Continue: the incomplete answer goes on as one more round of the same message."""
+        await self._next_round(continuation.claim, message_id=command.message)
+
+    async def _next_round(self, claim: Callable[..., Claimed], **fields: Any) -> None:
+        """Claim an ended answer (chat/turns/reopen.py) and run its next round in every tab."""
         if registry().is_live(self.conversation_id):
             self._error("A reply is still being written in this conversation.")
             return
         try:
-            claimed = await _in_db_thread(continuation.claim)(
-                user=self.user, conversation_id=self.conversation_id, message_id=command.message,
-                lease_owner=f"{PROCESS_ID}-{uuid.uuid4().hex[:8]}",
+            claimed = await _in_db_thread(claim)(
+                user=self.user, conversation_id=self.conversation_id,
+                lease_owner=f"{PROCESS_ID}-{uuid.uuid4().hex[:8]}", **fields,
             )  # fmt: skip
             await registry().resume(
                 claimed.message, lease_owner=claimed.lease_owner, plan=claimed.plan,
