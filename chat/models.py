@@ -125,7 +125,7 @@ class Message(models.Model):
     def save(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         # A message added without a parent (the admin, a script, a test factory) continues
         # the branch on screen; a new first question says so with `is_root = True`. Turns
-        # (chat/services.py) set the parent themselves.
+        # (chat/turns/start.py) set the parent themselves.
         if self._state.adding and self.parent_id is None and not getattr(self, "is_root", False):
             self.parent_id = shown_leaf_id(self.conversation_id)
         super().save(*args, **kwargs)

@@ -1,4 +1,5 @@
-"""Statements without the ORM's query compiler, for the turn services (chat/services.py).
+"""Statements without the ORM's query compiler, for the turn services (chat/turns/plan.py,
+prior.py, start.py, save.py).
 
 Turns' services run in the server's one database thread, which holds the GIL against the
 event loop. Building and compiling a queryset costs 0.2-0.8 ms of CPU a statement, sending
