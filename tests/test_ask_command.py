@@ -169,7 +169,7 @@ def test_ask_against_the_real_local_model(settings, tmp_path):
     finally:
         endpoint.reset()
         stop_local_model()  # other tests start it with their own state file
-    assert code == 0
+    assert code == 0, result  # a failure says why (status, error)
     # llama.cpp says `completed` even when it stopped at the limit: that is incomplete here.
     cut = result["usage"]["output_tokens"] == 32
     assert result["status"] == ("incomplete" if cut else "completed")

@@ -145,6 +145,8 @@ def test_narrow_screen_folds_the_conversation_list_behind_a_menu_button(
     ask(page, "x" * 2000)  # one long word, as a title too: it wraps, the page never widens
     wait_status(page, "completed")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    # Send comes back (in place of Stop) as the composer settles after the answer's end.
+    page.wait_for_selector("#send-button", state="visible")
     send = page.locator("#send-button").bounding_box()
     assert send["x"] + send["width"] <= 390
     menu.click()

@@ -75,7 +75,7 @@ def test_history_page_lists_and_searches(client, user):
     page = client.get(reverse("history:index")).content.decode()
     assert "Garden plans" in page
     found = client.get(reverse("history:index"), {"q": "tomatoes"}).content.decode()
-    assert f"/c/{convo.pk}/#m{answer.pk}" in found and "<mark>" in found
+    assert f"/c/{convo.pk}/?at={answer.pk}#m{answer.pk}" in found and "<mark>" in found
     bad = client.get(reverse("history:index"), {"since": "2026-02-01", "until": "2026-01-01"})
     assert "start date is after the end date" in bad.content.decode()
 
