@@ -8,6 +8,7 @@ import random
 import httpx
 
 from chat.upstream.client import _backoff, _describe, _is_timeout
+from chat.upstream.errors import UpstreamError
 
 
 def test_backoff_doubles_up_to_eight_seconds_less_up_to_a_quarter():
@@ -59,3 +60,8 @@ def test_without_a_cause_the_httpx_type_decides():
 def test_describe_is_the_message_or_the_type():
     assert _describe(ValueError("boom")) == "boom"
     assert _describe(httpx.ConnectError("")) == "ConnectError"
+
+
+def test_an_upstream_error_logs_as_its_status_else_its_kind():
+    assert str(UpstreamError("http", "Rate limited.", status=429)) == "HTTP 429: Rate limited."
+    assert str(UpstreamError("connect", "Could not reach it.")) == "connect: Could not reach it."
