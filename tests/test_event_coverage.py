@@ -7,6 +7,7 @@ import typing
 import orjson
 import pytest
 
+from chat.turns import response_events
 from chat.turns.state import HANDLED_TYPES, TurnState
 from chat.upstream.events import parse_event
 
@@ -54,7 +55,9 @@ def test_every_sdk_event_type_has_a_handler(event_type, caplog):
     assert state.status in ("streaming", "completed", "incomplete", "failed")
 
 
-def test_an_unknown_type_is_logged_once_kept_raw_and_the_stream_goes_on(caplog):
+def test_an_unknown_type_is_logged_once_kept_raw_and_the_stream_goes_on(caplog, monkeypatch):
+    # "Once" is per process: start from none logged, whatever ran before in this process.
+    monkeypatch.setattr(response_events, "_logged_unknown", set())
     state = started()
     with caplog.at_level(logging.WARNING, logger="chat.turns.state"):
         for seq in (2, 3):
