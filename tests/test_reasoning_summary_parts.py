@@ -80,3 +80,12 @@ def test_a_part_for_an_unseen_item_makes_a_reasoning_item():
     state = stream(part("added", "x", item_id="rs_2", output_index=1))
     assert [(i.type, i.id) for i in state.items] == [("reasoning", "rs_1"), ("reasoning", "rs_2")]
     assert state.items[1].summary == ["x"]
+
+
+def test_reasoning_text_parts_are_addressed_by_content_index():
+    state = stream(
+        {"type": "response.content_part.done", "item_id": "rs_1", "output_index": 0,
+         "content_index": 1, "summary_index": 0, "part": {"type": "reasoning_text", "text": "r"}},
+    )  # fmt: skip
+    assert state.items[0].reasoning == ["", "r"]
+    assert state.items[0].summary == []

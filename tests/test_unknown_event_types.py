@@ -43,7 +43,14 @@ def test_an_unknown_step_of_the_items_own_type_is_its_status():
 
 def test_other_shapes_are_not_a_status():
     for seq, kind in enumerate(
-        ("response.message.some.thing", "response.x.message.pondering", "response.message.done"),
+        (
+            "response.message.some.thing",
+            "response.x.message.pondering",
+            "response.message",
+            "response.message.added",
+            "response.message.delta",
+            "response.message.done",
+        ),
         start=2,
     ):
         state = started()
@@ -51,3 +58,11 @@ def test_other_shapes_are_not_a_status():
         send(state, kind, seq=seq, output_index=0)
         assert state.items[0].status == before, kind
         assert [e["type"] for e in state.items[0].raw["unknown_events"]] == [kind]
+
+
+def test_a_status_step_is_cut_to_40_characters_and_renders_its_item():
+    state = started()
+    state.take_changes()
+    send(state, "response.message." + "p" * 60, output_index=0)
+    assert state.items[0].status == "p" * 40
+    assert state.take_changes().items == {0}
