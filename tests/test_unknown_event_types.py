@@ -66,3 +66,5 @@ def test_a_status_step_is_cut_to_40_characters_and_renders_its_item():
     send(state, "response.message." + "p" * 60, output_index=0)
     assert state.items[0].status == "p" * 40
     assert state.take_changes().items == {0}
+    send(state, "response.message." + "p" * 60, seq=3, output_index=0)  # the same step again
+    assert not state.take_changes().items
