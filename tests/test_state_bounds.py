@@ -135,7 +135,7 @@ def test_a_done_value_or_terminal_output_past_the_limit_is_cut(monkeypatch):
 def test_large_annotations_and_raw_fields_are_not_kept():
     state = message_state()
     huge = "u" * (bounds.MAX_JSON_BYTES + 1)
-    # Each string is cut to 64k (hosted_events.bounded); together they are still too large.
+    # Each string is cut to 64k (bounds.bounded); together they are still too large.
     blobs = {f"blob{n}": "b" * 60_000 for n in range(bounds.MAX_RAW_BYTES // 60_000 + 1)}
     apply_all(
         state,

@@ -147,3 +147,19 @@ def short(value: Any) -> str | None:
 
 def message(value: Any) -> str | None:
     return value[:MAX_MESSAGE_CHARS] if isinstance(value, str) else None
+
+
+MAX_OUTPUT_CHARS = 64_000  # one string of a hosted tool's fields
+
+
+def bounded(value: Any, depth: int = 0) -> Any:
+    """A JSON value cut to a size a page and a row can carry (upstream results can be huge)."""
+    if isinstance(value, str):
+        return value[:MAX_OUTPUT_CHARS]
+    if depth > 6:
+        return None
+    if isinstance(value, list):
+        return [bounded(v, depth + 1) for v in value[:100]]
+    if isinstance(value, dict):
+        return {str(k)[:100]: bounded(v, depth + 1) for k, v in list(value.items())[:100]}
+    return value

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from chat.turns.bounds import bounded
+
 if TYPE_CHECKING:
     from chat.turns.item_list import ItemList
     from chat.upstream.events import StreamEvent
@@ -56,7 +58,6 @@ HANDLED = frozenset(PROGRESS) | IGNORED | SHELL_EVENTS | {PARTIAL_IMAGE}
 
 MAX_COMMANDS = 32  # shell commands in one call
 MAX_COMMAND_CHARS = 8_000
-MAX_OUTPUT_CHARS = 64_000  # one string of a hosted tool's fields
 # stdout or stderr of one command: 32 commands' output stays within bounds.MAX_RAW_BYTES
 MAX_SHELL_OUTPUT_CHARS = 16_000
 MAX_IMAGE_BYTES = 16 * 1024 * 1024  # a decoded final image
@@ -193,19 +194,6 @@ def keep_unknown(item: Any, event: "StreamEvent") -> None:
         if len(orjson.dumps(data, default=str)) > MAX_UNKNOWN_BYTES:
             data = {"type": event.type[:100], "dropped": "larger than 16 KB"}
         kept.append(data)
-
-
-def bounded(value: Any, depth: int = 0) -> Any:
-    """A JSON value cut to a size a page and a row can carry (upstream results can be huge)."""
-    if isinstance(value, str):
-        return value[:MAX_OUTPUT_CHARS]
-    if depth > 6:
-        return None
-    if isinstance(value, list):
-        return [bounded(v, depth + 1) for v in value[:100]]
-    if isinstance(value, dict):
-        return {str(k)[:100]: bounded(v, depth + 1) for k, v in list(value.items())[:100]}
-    return value
 
 
 def _extra_int(event: "StreamEvent", name: str) -> int | None:

@@ -11,9 +11,9 @@ from chat.turns.bounds import (
     MAX_JSON_BYTES,
     MAX_PARTS,
     MAX_RAW_BYTES,
+    bounded,
     pad,
 )
-from chat.turns.hosted_events import bounded
 
 # Where streamed text goes inside an item, by the delta event's type.
 DELTA_FIELDS = {
