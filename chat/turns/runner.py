@@ -139,8 +139,10 @@ class TurnRunner:
             await self._stream()
         except asyncio.CancelledError:
             cancelled = True
-            # Between rounds the state says `completed` (its last round did), not the turn.
-            if self._write_failed is None and (not self.state.is_final or self._answering):
+            # Between rounds the state says `completed` (its last round did), not the turn:
+            # a round that ended with calls to answer is not the turn's end, so Stop counts.
+            goes_on = self._answering or bool(self._calls_to_answer())
+            if self._write_failed is None and (not self.state.is_final or goes_on):
                 if self._interrupt:
                     self.state.interrupt()
                 else:
