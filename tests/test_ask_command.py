@@ -169,10 +169,10 @@ def test_ask_against_the_real_local_model(settings, tmp_path):
     finally:
         endpoint.reset()
         stop_local_model()  # other tests start it with their own state file
-    assert code == 0, result  # a failure says why (status, error)
-    # llama.cpp says `completed` even when it stopped at the limit: that is incomplete here.
-    cut = result["usage"]["output_tokens"] == 32
-    assert result["status"] == ("incomplete" if cut else "completed")
+    # llama.cpp says `completed` even when it stopped at the limit: that is incomplete here,
+    # and `ask` exits 1 for anything but completed. A small model may or may not stop early.
+    cut = result.get("usage", {}).get("output_tokens") == 32
+    assert (code, result["status"]) == ((1, "incomplete") if cut else (0, "completed")), result
     assert result["text"].strip()
     assert result["usage"]["output_tokens"] > 0
     record = UsageRecord.objects.get(message_id=result["message"])
