@@ -6,7 +6,9 @@ clock when its frame was written), but serves it from a bare asyncio protocol on
 with httptools parsing, so that at hundreds of streams it costs as little CPU as possible
 on a 2-core machine it shares with the server under test and the clients.
 
-Each answer is `deltas` pieces of `chunk` characters; piece i spells its own index
+Each answer is `deltas` pieces of `chunk` characters (fewer when the request's
+`max_output_tokens` is smaller, a piece counting as one token, and then the answer ends
+`incomplete` as a real server's would: the app's title request asks for 24); piece i spells its own index
 ("000 ", "001 ", ...), so a client can tell from the length of the text it has which
 deltas have arrived. The first delta goes out with the preamble at once, then one every
 1/rate s on an absolute schedule (no drift).
@@ -63,13 +65,24 @@ class Stamps:
 class Answer:
     """One streamed answer on one connection."""
 
-    def __init__(self, proto: FakeProtocol, key: str, cfg: argparse.Namespace, stamps: Stamps):
+    def __init__(
+        self,
+        proto: FakeProtocol,
+        key: str,
+        cfg: argparse.Namespace,
+        stamps: Stamps,
+        limit: int | None = None,
+    ):
         self.proto = proto
         self.transport = proto.transport
         self.loop = proto.loop
         self.cfg = cfg
         self.text, chunk = answer_text(cfg.deltas)
         self.pieces = [self.text[i : i + chunk] for i in range(0, len(self.text), chunk)]
+        self.cut = limit is not None and 0 < limit < len(self.pieces)
+        if self.cut:
+            self.pieces = self.pieces[:limit]
+            self.text = "".join(self.pieces)
         self.interval = 1.0 / cfg.rate
         self.rid = f"resp_bench_{uuid.uuid4().hex}"
         self.mid = f"msg_bench_{uuid.uuid4().hex}"
@@ -137,21 +150,24 @@ class Answer:
     def _finish(self) -> None:
         text = self.text
         part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
-        item = {"id": self.mid, "type": "message", "status": "completed", "role": "assistant",
+        status = "incomplete" if self.cut else "completed"
+        item = {"id": self.mid, "type": "message", "status": status, "role": "assistant",
                 "content": [part]}  # fmt: skip
         n = len(self.pieces)
         usage = {
             "input_tokens": 8, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": n,
             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 8 + n,
         }  # fmt: skip
-        done = {**self.response, "status": "completed", "completed_at": int(time.time()),
-                "output": [item], "usage": usage}  # fmt: skip
+        done = {**self.response, "status": status,
+                "completed_at": int(time.time()), "output": [item], "usage": usage}  # fmt: skip
+        if self.cut:
+            done["incomplete_details"] = {"reason": "max_output_tokens"}
         out = [
             self._event({"type": "response.output_text.done", **self.where, "text": text,
                          "logprobs": []}),
             self._event({"type": "response.content_part.done", **self.where, "part": part}),
             self._event({"type": "response.output_item.done", "output_index": 0, "item": item}),
-            self._event({"type": "response.completed", "response": done}),
+            self._event({"type": f"response.{done['status']}", "response": done}),
             b"0\r\n\r\n",
         ]  # fmt: skip
         self.record["end"] = time.time()
@@ -210,14 +226,17 @@ class FakeProtocol(asyncio.Protocol):
 
     def _responses(self, raw: bytes) -> None:
         try:
-            key, answered = request_key(orjson.loads(raw)["input"])
+            request = orjson.loads(raw)
+            key, answered = request_key(request["input"])
+            limit = request.get("max_output_tokens")
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
             self._reply(400, b'{"error":{"message":"bad request","type":"invalid_request"}}')
             return
         if key.endswith(TOOL_MARK) and not answered:
             ToolRound(self, self.cfg).start()  # round 1: a reasoning summary and a tool call
             return
-        self.answer = Answer(self, key, self.cfg, self.stamps)
+        limit = limit if isinstance(limit, int) else None
+        self.answer = Answer(self, key, self.cfg, self.stamps, limit)
         self.answer.start()
 
 

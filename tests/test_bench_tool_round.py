@@ -59,3 +59,17 @@ async def test_round_one_is_reasoning_and_a_clock_call_then_the_text(fake_url):
     assert two.status == "completed" and two.text == "000 001 002 003 004 "
     stamps = procs.get_json(fake_url.replace("/v1", "/__fake__/stamps"))
     assert list(stamps) == [key] and len(stamps[key]["sent"]) == 5
+
+
+async def test_an_answer_stops_at_max_output_tokens_as_incomplete(fake_url):
+    """The app's title request asks for 24 tokens: the fake must not stream it a whole answer."""
+    state = TurnState()
+    body = {"model": "m", "input": [{"role": "user", "content": "t"}], "max_output_tokens": 3}
+    try:
+        async for event in stream_response(body, config=UpstreamConfig(base_url=fake_url)):
+            state.apply(event)
+    finally:
+        await close_shared_client()
+    assert (state.status, state.text) == ("incomplete", "000 001 002 ")
+    whole = await _state(fake_url, [{"role": "user", "content": "u"}])
+    assert (whole.status, whole.text) == ("completed", "000 001 002 003 004 ")
