@@ -11,6 +11,7 @@ os.environ.setdefault("CHAT_AUTO_TITLES", "0")
 
 import pytest
 
+from chat.history import titles
 from chat.turns import endpoint
 from tests.fake_upstream import FakeUpstream
 
@@ -40,6 +41,7 @@ def no_signal_handlers(settings):
     """In-process tests must not replace pytest's own Ctrl-C handling."""
     settings.CHAT_SIGNAL_HANDLERS = False
     settings.CHAT_AUTO_TITLES = False  # see the environment default above
+    titles._settled.clear()  # ids come back after a rolled-back test
 
 
 @pytest.fixture

@@ -119,3 +119,30 @@ async def test_without_auto_titles_the_first_words_reach_open_tabs(upstream, use
     assert convo.title.startswith("How long should I boil") and convo.title in frames[-1]
     assert len(upstream.requests) == 1  # the answer only: no title request
     assert not await sync_to_async(UsageRecord.objects.filter(message__isnull=True).exists)()
+
+
+async def test_a_titled_conversation_is_settled_so_later_turns_skip_the_reads(upstream, user):
+    convo, answer = await sync_to_async(first_exchange)(user)
+    upstream.enqueue(fake.text_stream("Egg Timing"))
+    await titles.after_turn(convo.pk, answer.pk)
+    assert titles.is_settled(convo.pk)
+    _, second = await sync_to_async(exchange)(convo, "again", "more")
+    await sync_to_async(Conversation.objects.filter(pk=convo.pk).update)(title="")
+    await titles.after_turn(convo.pk, second.pk)  # settled: no read, no request, no title
+    await sync_to_async(convo.refresh_from_db)()
+    assert convo.title == "" and len(upstream.requests) == 1
+
+
+async def test_no_completed_answer_yet_is_not_settled(upstream, user):
+    convo = await sync_to_async(conversation)(user, "")
+    _, failed = await sync_to_async(exchange)(convo, QUESTION, "", status="failed")
+    await titles.after_turn(convo.pk, failed.pk)
+    assert not titles.is_settled(convo.pk) and upstream.requests == []
+
+
+def test_settled_conversations_are_bounded():
+    titles._settled.clear()
+    for pk in range(titles.MAX_SETTLED + 5):
+        titles.settle(pk)
+    assert len(titles._settled) == titles.MAX_SETTLED
+    assert not titles.is_settled(0) and titles.is_settled(titles.MAX_SETTLED + 4)

@@ -10,6 +10,7 @@ the hook is installed by the app (chat/apps.py) and switched by CHAT_AUTO_TITLES
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
@@ -36,6 +37,10 @@ MAX_EVENTS = 400  # a title is a few deltas; a stream going on past this is not 
 MAX_TITLE_CHARS = 60
 TIMEOUT_SECONDS = 30.0
 _STRIP = " \t\"'`*#_.:;-–—«»“”‘’"
+# Conversations whose title is settled (their first answer is done, or a person named them):
+# every later turn's end skips the three reads of plan_title. Per process, the newest kept.
+MAX_SETTLED = 10_000
+_settled: "OrderedDict[int, None]" = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,12 @@ class _Charge:
 async def after_turn(conversation_id: int, message_id: int) -> None:
     """After the first answer: the model's title (CHAT_AUTO_TITLES), else the first words,
     shown in every open tab either way."""
+    if conversation_id in _settled:
+        return
     try:
-        plan = await sync_to_async(plan_title)(conversation_id, message_id)
+        plan, settled = await sync_to_async(_plan)(conversation_id, message_id)
+        if settled:
+            settle(conversation_id)
         if plan is None:
             return
         if not settings.CHAT_AUTO_TITLES:
@@ -81,16 +90,36 @@ async def after_turn(conversation_id: int, message_id: int) -> None:
         log.exception("automatic title for conversation %s failed", conversation_id)
 
 
+def settle(conversation_id: int) -> None:
+    _settled[conversation_id] = None
+    _settled.move_to_end(conversation_id)
+    while len(_settled) > MAX_SETTLED:
+        _settled.popitem(last=False)
+
+
+def is_settled(conversation_id: int) -> bool:
+    return conversation_id in _settled
+
+
 def plan_title(conversation_id: int, message_id: int) -> TitlePlan | None:
     """A plan only right after the conversation's first completed answer, unless named by
     a person."""
+    return _plan(conversation_id, message_id)[0]
+
+
+def _plan(conversation_id: int, message_id: int) -> tuple[TitlePlan | None, bool]:
+    """The plan, and whether no later turn can need one (its first answer is done)."""
     convo = Conversation.objects.filter(pk=conversation_id).first()
-    if convo is None or convo.title_by_person:
-        return None
+    if convo is None:
+        return None, False
+    if convo.title_by_person:
+        return None, True
     answers = Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
     first = answers.filter(status=Message.Status.COMPLETED).order_by("created_at", "id").first()
-    if first is None or first.pk != message_id:
-        return None
+    if first is None:
+        return None, False
+    if first.pk != message_id:
+        return None, True
     question = (
         Message.objects.filter(
             conversation_id=conversation_id, role=Message.Role.USER, id__lt=first.pk
@@ -98,12 +127,13 @@ def plan_title(conversation_id: int, message_id: int) -> TitlePlan | None:
         .order_by("id")
         .first()
     )
-    return TitlePlan(
+    plan = TitlePlan(
         conversation_id=conversation_id,
         question=question.text if question else "",
         answer=first.text,
         model=settings.CHAT_MODEL,
     )
+    return plan, True
 
 
 async def ask(plan: TitlePlan) -> TurnSnapshot:
