@@ -13,6 +13,9 @@ import pytest
 
 from chat.history import titles
 from chat.turns import endpoint
+from chat.turns import registry as registry_module
+from chat.upstream.client import close_shared_client
+from tests.browser_steps import CHROMIUM, CHROMIUM_ARGS, serving
 from tests.fake_upstream import FakeUpstream
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -45,6 +48,16 @@ def no_signal_handlers(settings):
 
 
 @pytest.fixture
+async def fresh_registry():
+    """No turn registry or shared upstream client left from another test: both are bound to
+    the event loop of the test that made them. Socket tests use it for every test."""
+    registry_module._registry = None
+    yield
+    registry_module._registry = None
+    await close_shared_client()
+
+
+@pytest.fixture
 def fake_upstream():
     with FakeUpstream() as upstream:
         yield upstream
@@ -74,3 +87,37 @@ def user(django_user_model):
 @pytest.fixture
 def other_user(django_user_model):
     return django_user_model.objects.create_user(username="bob", password="pw-bob-123")
+
+
+# --- the browser tests' house: one Chromium, one fake upstream and one live server a module ---
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(
+        os.path.exists(CHROMIUM),
+        f"Debian's chromium is not installed at {CHROMIUM}",
+        required=REQUIRE_BROWSER,
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def module_upstream():
+    with FakeUpstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def server(module_upstream, tmp_path_factory):
+    """A live server on the module's fake upstream; modules that need other settings have
+    their own `server`."""
+    with serving(
+        tmp_path_factory.mktemp("live"), module_upstream, CHAT_FLUSH_INTERVAL_MS="30"
+    ) as live:
+        yield live

@@ -63,15 +63,19 @@ class LiveServer:
             f"User.objects.create_user('tester', password='{PASSWORD}')",
         )
 
+    def command(self) -> list[str]:
+        """The production launcher (uvicorn), as `make run` and the Docker image start it."""
+        return [sys.executable, "-m", "project.serve", "--host", "127.0.0.1"] + [
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
+
     def run(self) -> "LiveServer":
-        # The production launcher (uvicorn), as `make run` and the Docker image start it.
-        command = [sys.executable, "-m", "project.serve", "--host", "127.0.0.1"]
+        """Start the process and wait (30 s at most) until its login page answers."""
         self.proc = subprocess.Popen(
-            [*command, "--port", str(self.port), "--log-level", "warning"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            self.command(), env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -83,7 +87,7 @@ class LiveServer:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
-        raise RuntimeError(f"the server did not start; see {self.log.name}")
+        raise RuntimeError(f"{self.command()[2]} did not start; see {self.log.name}")
 
     def kill(self) -> None:
         """kill -9: no chance to save anything."""

@@ -1,6 +1,8 @@
-"""Test helpers for sockets: connect as a user, and rebuild what a tab shows from frames."""
+"""Test helpers for sockets: connect as a user, send commands, and rebuild what a tab shows
+from frames."""
 
 import html
+import json
 import re
 
 from asgiref.sync import sync_to_async
@@ -30,6 +32,19 @@ async def communicator(
     return WebsocketCommunicator(
         application, f"/ws/conversations/{conversation_id}/", headers=headers
     )
+
+
+async def connected(conversation_id: int, user=None, *, wait: float = 1) -> WebsocketCommunicator:
+    """An open socket on the conversation, accepted (the close code says why if not)."""
+    comm = await communicator(conversation_id, user)
+    ok, code = await comm.connect(timeout=wait)
+    assert ok, code
+    return comm
+
+
+async def send(comm: WebsocketCommunicator, **command) -> None:
+    """One command frame, as the page sends it: {"action": ..., ...}."""
+    await comm.send_to(text_data=json.dumps(command))
 
 
 class TabText:

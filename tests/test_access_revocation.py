@@ -2,31 +2,19 @@
 team. The tab that lost access is told why and closed, and gets no frame after that; the
 owner's stream goes on and is stored whole."""
 
-import json
-
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 
 from accounts.models import Membership, Role, Team
 from chat.models import Conversation, Message
-from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
-from tests.relay_client import TabText, communicator, receive_until
+from tests.relay_client import TabText, communicator, connected, receive_until, send
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_registry")]
 FINAL = 'data-live="false"'
 REVOKED = "You no longer have access"
 TEXT = "".join(f"w{i:03d} " for i in range(250))
-
-
-@pytest.fixture(autouse=True)
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
 
 
 @pytest.fixture
@@ -42,13 +30,6 @@ def shared_conversation(user, team):
     return Conversation.objects.create(owner=user, title="Plans", shared_with=team)
 
 
-async def connected(conversation, person):
-    comm = await communicator(conversation.pk, person)
-    ok, _ = await comm.connect()
-    assert ok
-    return comm
-
-
 async def closed_with_reason(comm) -> None:
     """The next frames: the reason, then the close (4403); nothing of the stream after it."""
     while True:
@@ -61,9 +42,9 @@ async def closed_with_reason(comm) -> None:
 
 async def streaming_to_both(upstream, conversation, owner, viewer):
     upstream.enqueue(fake.text_stream(TEXT, chunk=5, delay=0.004))
-    owner_comm = await connected(conversation, owner)
-    viewer_comm = await connected(conversation, viewer)
-    await owner_comm.send_to(text_data=json.dumps({"action": "send", "message": "go"}))
+    owner_comm = await connected(conversation.pk, owner)
+    viewer_comm = await connected(conversation.pk, viewer)
+    await send(owner_comm, action="send", message="go")
     owner_tab = TabText()
     await receive_until(viewer_comm, "w010 ")
     await receive_until(owner_comm, "w010 ", owner_tab)
@@ -117,10 +98,10 @@ async def test_deactivated_owner_tab_closes_and_cannot_stop_but_the_answer_is_sa
     upstream, shared_conversation, user, other_user, django_user_model
 ):
     upstream.enqueue(fake.text_stream(TEXT, chunk=5, delay=0.004))
-    owner_comm = await connected(shared_conversation, user)
-    second_tab = await connected(shared_conversation, user)
-    viewer_comm = await connected(shared_conversation, other_user)
-    await owner_comm.send_to(text_data=json.dumps({"action": "send", "message": "go"}))
+    owner_comm = await connected(shared_conversation.pk, user)
+    second_tab = await connected(shared_conversation.pk, user)
+    viewer_comm = await connected(shared_conversation.pk, other_user)
+    await send(owner_comm, action="send", message="go")
     await receive_until(owner_comm, "w010 ")
 
     def deactivate_in_the_admin():
@@ -150,12 +131,12 @@ async def test_deactivated_owner_tab_closes_and_cannot_stop_but_the_answer_is_sa
 
 async def test_a_stop_racing_the_deactivation_is_refused(upstream, shared_conversation, user):
     upstream.enqueue(fake.text_stream(TEXT, chunk=5, delay=0.004))
-    owner_comm = await connected(shared_conversation, user)
-    await owner_comm.send_to(text_data=json.dumps({"action": "send", "message": "go"}))
+    owner_comm = await connected(shared_conversation.pk, user)
+    await send(owner_comm, action="send", message="go")
     await receive_until(owner_comm, "w010 ")
     # Deactivated by a plain UPDATE (no signal, no notice): the Stop itself checks access.
     await sync_to_async(type(user).objects.filter(pk=user.pk).update)(is_active=False)
-    await owner_comm.send_to(text_data=json.dumps({"action": "stop"}))
+    await send(owner_comm, action="stop")
     frames = await receive_until(owner_comm, REVOKED)
     assert REVOKED in frames[-1]
     await receive_until(owner_comm, FINAL, wait=15)

@@ -28,8 +28,6 @@ from chat.consumers import READ_ONLY
 from chat.images import store_images
 from chat.models import Conversation, Message
 from chat.routing import websocket_urlpatterns
-from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 from project.asgi import application
 from tests.relay_client import session_headers
 
@@ -255,14 +253,6 @@ def test_a_staff_page_view_is_logged_as_a_review(world, upstream):
     assert ReviewLog.objects.filter(
         reviewer=world.people["staff"], conversation=world.conversation, via="page"
     ).exists()
-
-
-@pytest.fixture
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
 
 
 async def socket_outcome(world: World, role: str, path: str) -> str:

@@ -1,8 +1,6 @@
 """Regenerate, edit and switch versions over the socket: the message tree (chat/tree.py,
 chat/branches.py), what the upstream is asked, and who may change the branch."""
 
-import json
-
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -10,21 +8,11 @@ from accounts.models import Membership, Team
 from chat.consumers import READ_ONLY
 from chat.models import Conversation, Message
 from chat.tree import Tree
-from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
-from tests.relay_client import communicator, receive_until
+from tests.relay_client import connected, receive_until, send
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_registry")]
 FINAL = 'id="turn-controls" class="turn-controls" data-live="false"'
-
-
-@pytest.fixture(autouse=True)
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
 
 
 @pytest.fixture
@@ -32,21 +20,10 @@ def conversation(user):
     return Conversation.objects.create(owner=user, title="Tree")
 
 
-async def connected(conversation, user):
-    comm = await communicator(conversation.pk, user)
-    ok, _ = await comm.connect()
-    assert ok
-    return comm
-
-
-async def command(comm, **fields):
-    await comm.send_to(text_data=json.dumps(fields))
-
-
 async def turn(comm, upstream, reply, **fields):
     """One whole turn: the command, then frames until the answer ended."""
     upstream.enqueue(fake.text_stream(reply, delay=0))
-    await command(comm, **fields)
+    await send(comm, **fields)
     return await receive_until(comm, FINAL)
 
 
@@ -90,7 +67,7 @@ def test_messages_made_without_a_parent_continue_the_branch_on_screen(conversati
 async def test_regenerate_adds_a_sibling_answer_and_asks_the_same_question(
     upstream, conversation, user
 ):
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await turn(comm, upstream, "First answer.", action="send", message="Question one?")
     first = await sync_to_async(rows)(conversation)
     answer_id = first[-1][0]
@@ -113,7 +90,7 @@ async def test_regenerate_adds_a_sibling_answer_and_asks_the_same_question(
 async def test_edit_keeps_the_old_question_and_the_next_turn_follows_the_new_branch(
     upstream, conversation, user
 ):
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await turn(comm, upstream, "A1.", action="send", message="Q1")
     await turn(comm, upstream, "A2.", action="send", message="Q2")
     q2 = (await sync_to_async(rows)(conversation))[2]
@@ -138,13 +115,13 @@ async def test_edit_keeps_the_old_question_and_the_next_turn_follows_the_new_bra
 
 
 async def test_switching_versions_moves_every_tab_and_the_next_input(upstream, conversation, user):
-    tab1 = await connected(conversation, user)
+    tab1 = await connected(conversation.pk, user)
     await turn(tab1, upstream, "A1.", action="send", message="Q1")
     a1 = (await sync_to_async(rows)(conversation))[-1][0]
     await turn(tab1, upstream, "A1 again.", action="retry", message=a1)
-    tab2 = await connected(conversation, user)
+    tab2 = await connected(conversation.pk, user)
     await tab2.receive_from(timeout=5)  # the connect-time render of the latest answer
-    await command(tab1, action="switch", message=a1)
+    await send(tab1, action="switch", message=a1)
     for tab in (tab1, tab2):
         frame = await receive_until(tab, 'id="transcript"')
         joined = "".join(frame)
@@ -158,16 +135,16 @@ async def test_switching_versions_moves_every_tab_and_the_next_input(upstream, c
 
 
 async def test_nothing_switches_or_regenerates_under_a_live_answer(upstream, conversation, user):
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await turn(comm, upstream, "A1.", action="send", message="Q1")
     a1 = (await sync_to_async(rows)(conversation))[-1][0]
     await turn(comm, upstream, "A1 again.", action="retry", message=a1)
     upstream.enqueue(fake.text_stream("slow " * 200, chunk=5, delay=0.01))
-    await command(comm, action="send", message="Q2")
+    await send(comm, action="send", message="Q2")
     await receive_until(comm, 'data-live="true"')
-    await command(comm, action="switch", message=a1)
+    await send(comm, action="switch", message=a1)
     assert await receive_until(comm, "switch versions once it is done")  # fails by timeout
-    await command(comm, action="retry", message=a1)
+    await send(comm, action="retry", message=a1)
     assert await receive_until(comm, "still being written")
     await receive_until(comm, FINAL)  # the live answer went on and was saved
     live = await sync_to_async(Message.objects.filter(conversation=conversation).latest)("id")
@@ -187,11 +164,11 @@ async def test_read_only_viewers_follow_but_cannot_regenerate_edit_or_switch(
         Conversation.objects.filter(pk=conversation.pk).update(shared_with=team)
 
     await sync_to_async(share)()
-    owner = await connected(conversation, user)
+    owner = await connected(conversation.pk, user)
     await turn(owner, upstream, "A1.", action="send", message="Q1")
     q1, a1 = (r[0] for r in await sync_to_async(rows)(conversation))
     await turn(owner, upstream, "A1 again.", action="retry", message=a1)
-    viewer = await connected(conversation, other_user)
+    viewer = await connected(conversation.pk, other_user)
     await viewer.receive_from(timeout=5)
     before = await sync_to_async(rows)(conversation)
     for fields in (
@@ -199,11 +176,11 @@ async def test_read_only_viewers_follow_but_cannot_regenerate_edit_or_switch(
         {"action": "edit", "message": q1, "text": "mine"},
         {"action": "switch", "message": a1},
     ):
-        await command(viewer, **fields)
+        await send(viewer, **fields)
         assert READ_ONLY in await viewer.receive_from(timeout=5)
     assert await sync_to_async(rows)(conversation) == before
     # The owner's switch reaches the viewer, without version buttons.
-    await command(owner, action="switch", message=a1)
+    await send(owner, action="switch", message=a1)
     seen = "".join(await receive_until(viewer, 'id="transcript"'))
     assert "1/2" in seen and 'value="switch"' not in seen and "Regenerate" not in seen
     await owner.disconnect()
@@ -258,17 +235,17 @@ async def test_a_tab_that_connects_is_sent_the_answer_at_the_end_of_the_branch_s
     upstream, conversation, user
 ):
     """A page rendered while the turn was live is brought up to date by that answer's frame."""
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await turn(comm, upstream, "A1.", action="send", message="Q1")
     await turn(comm, upstream, "A2.", action="send", message="Q2")
     ids = [r[0] for r in await sync_to_async(rows)(conversation)]
-    late = await connected(conversation, user)
+    late = await connected(conversation.pk, user)
     assert f'id="m{ids[3]}"' in await late.receive_from(timeout=5)  # the newest, not A1
     await late.disconnect()
     await turn(comm, upstream, "A2 again.", action="retry", message=ids[3])
-    await command(comm, action="switch", message=ids[3])
+    await send(comm, action="switch", message=ids[3])
     await receive_until(comm, 'id="transcript"')
-    late = await connected(conversation, user)
+    late = await connected(conversation.pk, user)
     assert f'id="m{ids[3]}"' in await late.receive_from(timeout=5)  # the version shown
     await late.disconnect()
     await comm.disconnect()

@@ -1,84 +1,20 @@
 """The chat page in Debian's Chromium, driven by Playwright, against a real daphne server."""
 
-import os
-
 import pytest
 
 from tests import fake_upstream as fake
-from tests.conftest import REQUIRE_BROWSER, require
-from tests.live_server import PASSWORD, LiveServer
+from tests.browser_steps import (
+    ANSWER,
+    answer_text,
+    ask,
+    login,
+    new_conversation,
+    second_tab,
+    serving_local_model,
+    wait_status,
+)
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ANSWER = ".message.assistant:last-of-type"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(
-        os.path.exists(CHROMIUM),
-        f"Debian's chromium is not installed at {CHROMIUM}",
-        required=REQUIRE_BROWSER,
-    )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def module_upstream():
-    with fake.FakeUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture(scope="module")
-def server(module_upstream, tmp_path_factory):
-    live = LiveServer(
-        tmp_path_factory.mktemp("live"),
-        {
-            "OPENAI_BASE_URL": module_upstream.base_url,
-            "OPENAI_API_KEY": "k",
-            "CHAT_FLUSH_INTERVAL_MS": "30",
-        },
-    ).start()
-    yield live
-    live.stop()
-
-
-def login(browser, server):
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(f"{server.url}/accounts/login/")
-    page.fill("#id_username", "tester")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/c/*/")
-    return page
-
-
-def new_conversation(page):
-    page.click("button.new-conversation")
-    page.wait_for_load_state()
-    page.wait_for_function("() => !document.querySelector('.message')")
-
-
-def ask(page, text: str):
-    page.fill("#composer-input", text)
-    page.press("#composer-input", "Enter")
-
-
-def answer_text(page) -> str:
-    return page.eval_on_selector(f"{ANSWER} .answer-text", "el => el.textContent")
-
-
-def wait_status(page, status: str, timeout: float = 15_000):
-    page.wait_for_selector(f"{ANSWER}.status-{status}", timeout=timeout)
 
 
 def test_text_grows_on_screen_while_streaming(browser, server, module_upstream):
@@ -144,9 +80,7 @@ def test_two_tabs_agree(browser, server, module_upstream):
     module_upstream.enqueue(fake.text_stream(text, chunk=3, delay=0.01))
     first = login(browser, server)
     new_conversation(first)
-    second = first.context.new_page()
-    second.goto(first.url)
-    second.wait_for_load_state()
+    second = second_tab(first)
     ask(first, "Both of you")
     second.wait_for_selector(f"{ANSWER} .badge-streaming", timeout=10_000)
     wait_status(first, "completed")
@@ -209,16 +143,7 @@ def test_keyboard_only_use_and_polite_announcement(browser, server, module_upstr
 
 @pytest.mark.local_model
 def test_chat_with_the_real_local_model(browser, tmp_path):
-    live = LiveServer(
-        tmp_path,
-        {
-            "OPENAI_BASE_URL": "",
-            "OPENAI_API_KEY": "",
-            "LOCAL_MODEL_PRELOAD": "1",
-            "CHAT_MAX_OUTPUT_TOKENS": "48",
-        },
-    ).start()
-    try:
+    with serving_local_model(tmp_path, max_output_tokens=48) as live:
         page = login(browser, live)
         assert "small local model" in page.text_content(".model-note")
         ask(page, "Say hello in one short sentence.")
@@ -229,5 +154,3 @@ def test_chat_with_the_real_local_model(browser, tmp_path):
         assert answer_text(page).strip()
         assert "out" in page.text_content(f"{ANSWER} .message-footer")
         page.context.close()
-    finally:
-        live.stop()

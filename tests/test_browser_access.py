@@ -1,37 +1,21 @@
-# ruff: noqa: F811 (pytest fixtures imported from tests/test_browser.py)
 """In Chromium: a read-only team member never sees Stop or Retry (two tabs, and after a
 reload), and a member whose access is withdrawn while watching is told so in the page."""
-
-import re
 
 import pytest
 
 from tests import fake_upstream as fake
-from tests.live_server import PASSWORD
-from tests.test_browser import (  # noqa: F401 (fixtures)
+from tests.browser_steps import (
     ANSWER,
     answer_text,
     ask,
-    browser,
+    conversation_of,
     login,
-    module_upstream,
     new_conversation,
-    server,
     wait_status,
 )
+from tests.live_server import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
-
-
-def login_as(browser, server, username: str):
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(f"{server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/**")
-    return page
 
 
 def share_with_a_member(live, conversation: int, username: str) -> None:
@@ -47,10 +31,6 @@ def share_with_a_member(live, conversation: int, username: str) -> None:
     )  # fmt: skip
 
 
-def conversation_of(page) -> int:
-    return int(re.search(r"/c/(\d+)/", page.url).group(1))
-
-
 def test_a_viewer_never_sees_stop_or_retry(browser, server, module_upstream):
     text = "".join(f"v{i} " for i in range(200))
     module_upstream.enqueue(
@@ -64,7 +44,7 @@ def test_a_viewer_never_sees_stop_or_retry(browser, server, module_upstream):
     wait_status(owner, "completed")
     conversation = conversation_of(owner)
     share_with_a_member(server, conversation, "viewer")
-    viewers = [login_as(browser, server, "viewer")]
+    viewers = [login(browser, server, "viewer", lands_on="/**")]
     viewers[0].goto(f"{server.url}/c/{conversation}/")
     viewers.append(viewers[0].context.new_page())
     viewers[1].goto(f"{server.url}/c/{conversation}/")
@@ -111,7 +91,7 @@ def test_a_member_whose_share_ends_is_told_and_stops_receiving(
     conversation = conversation_of(owner)
     share_with_a_member(server, conversation, "leaver")
     owner.reload()  # its share form now lists the team
-    member = login_as(browser, server, "leaver")
+    member = login(browser, server, "leaver", lands_on="/**")
     member.goto(f"{server.url}/c/{conversation}/")
     member.wait_for_selector("#chat[hx-ext]")
     ask(owner, "long one")

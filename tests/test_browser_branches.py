@@ -4,10 +4,7 @@ next turn's input following the branch on screen (what the fake upstream receive
 import pytest
 
 from tests import fake_upstream as fake
-from tests import test_browser as base
-from tests.test_browser import ask, login, new_conversation
-
-browser, module_upstream, server = base.browser, base.module_upstream, base.server
+from tests.browser_steps import ask, conversation_of, login, new_conversation
 
 pytestmark = pytest.mark.browser
 
@@ -109,7 +106,7 @@ def test_edit_a_question_and_resend_keeps_the_old_version(browser, server, modul
 def test_a_viewer_follows_versions_without_controls_and_nothing_changes_under_a_live_answer(
     browser, server, module_upstream
 ):
-    from tests.test_browser_access import conversation_of, login_as, share_with_a_member
+    from tests.test_browser_access import share_with_a_member
 
     owner = login(browser, server)
     new_conversation(owner)
@@ -121,7 +118,7 @@ def test_a_viewer_follows_versions_without_controls_and_nothing_changes_under_a_
     answer_is(owner, "Version two.")
     conversation = conversation_of(owner)
     share_with_a_member(server, conversation, "branchviewer")
-    viewer = login_as(browser, server, "branchviewer")
+    viewer = login(browser, server, "branchviewer", lands_on="/**")
     viewer.add_init_script(
         "document.addEventListener('htmx:wsAfterMessage', () => { window.attached = true; })"
     )

@@ -3,11 +3,8 @@
 import pytest
 
 from tests import fake_upstream as fake
-from tests import test_browser as base
+from tests.browser_steps import ANSWER, ask, login, new_conversation, wait_status
 from tests.live_server import LiveServer
-from tests.test_browser import ANSWER, ask, login, new_conversation, wait_status
-
-browser, module_upstream, server = base.browser, base.module_upstream, base.server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 

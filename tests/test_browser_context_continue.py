@@ -7,19 +7,18 @@ import pytest
 
 from chat.turns.continuation import GO_ON
 from tests import fake_upstream as fake
-from tests.live_server import LiveServer
-from tests.test_browser import (
+from tests.browser_steps import (
     ANSWER,
     answer_text,
     ask,
-    browser,
     login,
     new_conversation,
+    second_tab,
+    serving,
     wait_status,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
-__all__ = ["browser"]
 LIMIT = 10  # max output tokens; the fake counts one token per streamed piece
 
 
@@ -31,18 +30,14 @@ def small_upstream():
 
 @pytest.fixture(scope="module")
 def server(small_upstream, tmp_path_factory):
-    live = LiveServer(
+    with serving(
         tmp_path_factory.mktemp("live-context"),
-        {
-            "OPENAI_BASE_URL": small_upstream.base_url,
-            "OPENAI_API_KEY": "k",
-            "CHAT_MODEL": "small",
-            "CHAT_MODELS": "small:2048",
-            "CHAT_MAX_OUTPUT_TOKENS": str(LIMIT),
-        },
-    ).start()
-    yield live
-    live.stop()
+        small_upstream,
+        CHAT_MODEL="small",
+        CHAT_MODELS="small:2048",
+        CHAT_MAX_OUTPUT_TOKENS=str(LIMIT),
+    ) as live:
+        yield live
 
 
 def posted(upstream) -> list[dict]:
@@ -54,9 +49,7 @@ def test_a_length_cut_is_incomplete_with_continue_in_every_tab(browser, server, 
     small_upstream.enqueue(fake.text_stream(first, chunk=4), fake.text_stream("the end.", chunk=4))
     page = login(browser, server)
     new_conversation(page)
-    other = page.context.new_page()
-    other.goto(page.url)
-    other.wait_for_load_state()
+    other = second_tab(page)
     ask(page, "Count to twenty")
     for tab in (page, other):
         wait_status(tab, "incomplete")

@@ -5,11 +5,17 @@ in every tab and after a reload), kept as a preset that new conversations start 
 import pytest
 
 from tests import fake_upstream as fake
-from tests.live_server import LiveServer
-from tests.test_browser import ANSWER, ask, browser, login, new_conversation, wait_status
+from tests.browser_steps import (
+    ANSWER,
+    ask,
+    login,
+    new_conversation,
+    second_tab,
+    serving,
+    wait_status,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
-__all__ = ["browser"]
 
 
 @pytest.fixture(scope="module")
@@ -20,19 +26,15 @@ def settings_upstream():
 
 @pytest.fixture(scope="module")
 def server(settings_upstream, tmp_path_factory):
-    live = LiveServer(
+    with serving(
         tmp_path_factory.mktemp("live-settings"),
-        {
-            "OPENAI_BASE_URL": settings_upstream.base_url,
-            "OPENAI_API_KEY": "k",
-            "CHAT_MODEL": "gpt-4o-mini",
-            "CHAT_MODELS": "gpt-4o-mini:128000:tools,gpt-5-mini:400000:reasoning+tools",
-            "CHAT_TOOLS": "chat.tools.calculator.TOOL,chat.tools.clock.TOOL",
-            "CHAT_MAX_OUTPUT_TOKENS": "0",
-        },
-    ).start()
-    yield live
-    live.stop()
+        settings_upstream,
+        CHAT_MODEL="gpt-4o-mini",
+        CHAT_MODELS="gpt-4o-mini:128000:tools,gpt-5-mini:400000:reasoning+tools",
+        CHAT_TOOLS="chat.tools.calculator.TOOL,chat.tools.clock.TOOL",
+        CHAT_MAX_OUTPUT_TOKENS="0",
+    ) as live:
+        yield live
 
 
 def posted(upstream) -> list[dict]:
@@ -54,9 +56,7 @@ def save_settings(page, **values) -> None:
 def test_settings_apply_to_the_next_answer_and_stay_with_it(browser, server, settings_upstream):
     page = login(browser, server)
     new_conversation(page)
-    other = page.context.new_page()
-    other.goto(page.url)
-    other.wait_for_load_state()
+    other = second_tab(page)
     save_settings(page, model="gpt-4o-mini", reasoning_effort="low")
     page.wait_for_selector("#settings-error-reasoning_effort")
     assert "does not reason" in page.text_content("#settings-error-reasoning_effort")

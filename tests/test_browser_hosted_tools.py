@@ -1,98 +1,48 @@
 """Hosted tools in Chromium, as a person watches them: a human label while each runs, then
 its result, in every tab watching, and the same once after a reload."""
 
-import os
-
 import pytest
 
+from tests import browser_steps as steps
 from tests import fake_upstream as fake
 from tests import hosted_streams as synth
-from tests.conftest import REQUIRE_BROWSER, require
-from tests.live_server import PASSWORD, LiveServer
+from tests.browser_steps import (
+    ANSWER,
+    WATCH_CSP,
+    ask,
+    new_conversation,
+    second_tab,
+    serving,
+    violations,
+)
+from tests.live_server import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
-CHROMIUM = "/usr/bin/chromium"
-ANSWER = ".message.assistant:last-of-type"
-CSP_SPY = """
-window.__csp = [];
-document.addEventListener('securitypolicyviolation',
-  e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
-"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(os.path.exists(CHROMIUM), f"no chromium at {CHROMIUM}", required=REQUIRE_BROWSER)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def module_upstream():
-    with fake.FakeUpstream() as upstream:
-        yield upstream
 
 
 @pytest.fixture(scope="module")
 def server(module_upstream, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("live")
-    live = LiveServer(
+    with serving(
         tmp,
-        {
-            "OPENAI_BASE_URL": module_upstream.base_url,
-            "OPENAI_API_KEY": "k",
-            "CHAT_FLUSH_INTERVAL_MS": "30",
-            "MEDIA_ROOT": str(tmp / "media"),
-            "CHAT_HOSTED_TOOLS": "web_search,code_interpreter,image_generation",
-        },
-    ).start()
-    live.manage(
-        "shell", "-v0", "-c",
-        f"from django.contrib.auth.models import User; User.objects.create_user('stranger', password='{PASSWORD}')",
-    )  # fmt: skip
-    yield live
-    live.stop()
+        module_upstream,
+        CHAT_FLUSH_INTERVAL_MS="30",
+        MEDIA_ROOT=str(tmp / "media"),
+        CHAT_HOSTED_TOOLS="web_search,code_interpreter,image_generation",
+    ) as live:
+        live.manage(
+            "shell", "-v0", "-c",
+            f"from django.contrib.auth.models import User; User.objects.create_user('stranger', password='{PASSWORD}')",
+        )  # fmt: skip
+        yield live
 
 
 def login(browser, server, username: str = "tester"):
-    context = browser.new_context()
-    context.add_init_script(CSP_SPY)
-    page = context.new_page()
-    page.goto(f"{server.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/c/*/")
-    return page
-
-
-def new_conversation(page):
-    page.click("button.new-conversation")
-    page.wait_for_load_state()
-    page.wait_for_function("() => !document.querySelector('.message')")
-
-
-def second_tab(page):
-    other = page.context.new_page()
-    other.goto(page.url)
-    other.wait_for_load_state()
-    return other
-
-
-def ask(page, text: str):
-    page.fill("#composer-input", text)
-    page.press("#composer-input", "Enter")
+    return steps.login(browser, server, username, init_script=WATCH_CSP)
 
 
 def wait_status(page, status: str, timeout: float = 20_000):
-    page.wait_for_selector(f"{ANSWER}.status-{status}", timeout=timeout)
+    steps.wait_status(page, status, timeout)
 
 
 def labels(page, tool: str) -> list[str]:
@@ -120,7 +70,7 @@ def test_web_search_is_labelled_live_in_two_tabs_then_shows_sources_once(
         links = tab.locator(f"{ANSWER} .sources a").evaluate_all("els => els.map(e => e.href)")
         assert links and all(link.startswith(("https://", "http://")) for link in links)
         assert tab.locator(f"{ANSWER} .tool-detail").count() >= 1  # the queries
-        assert tab.evaluate("() => window.__csp") == []
+        assert violations(tab) == []
     first.context.close()
 
 
@@ -150,7 +100,7 @@ def test_an_image_previews_while_drawn_then_is_stored_and_shown_only_to_who_may_
         )
         sources.add(img.get_attribute("src"))
         assert labels(tab, "image_generation_call") == ["Generated an image"]
-        assert tab.evaluate("() => window.__csp") == []
+        assert violations(tab) == []
     (src,) = sources
     assert src.startswith("/images/")
     stranger = login(browser, server, "stranger")
@@ -193,7 +143,7 @@ def test_code_files_mcp_and_shell_each_run_labelled_then_show_results_after_relo
     assert page.locator(".refusal").count() == 1
     assert page.locator(".tool-shell_call .tool-output").text_content() == "total 0\n<b>x</b>\n"
     assert page.evaluate("() => window.__pwned") is None
-    assert page.evaluate("() => window.__csp") == []
+    assert violations(page) == []
     page.context.close()
 
 
@@ -243,7 +193,7 @@ def test_an_mcp_approval_answer_starts_the_next_round_of_the_same_answer(
         assert tab.locator(".message.assistant").count() == 1  # the same answer went on
         assert tab.locator(".approval-form").count() == 0  # answered: no buttons any more
         assert result in tab.text_content(ANSWER)
-        assert tab.evaluate("() => window.__csp") == []
+        assert violations(tab) == []
     assert ledger_rows(server, int(answer_id[1:])) == 2  # one row per round, none twice
     first.context.close()
 
@@ -269,5 +219,5 @@ def test_the_owner_switches_a_hosted_tool_off_for_a_conversation(browser, server
     page.reload()
     page.click("#tools-choice summary")
     assert not page.get_by_label("Code interpreter").is_checked()
-    assert page.evaluate("() => window.__csp") == []
+    assert violations(page) == []
     page.context.close()

@@ -7,15 +7,13 @@ good text is whole, and an error body that echoes a key shows our words, never t
 import pytest
 
 from tests import fake_upstream as fake
-from tests.test_browser import (  # the house fixtures: Chromium, the fake upstream, a live server
+from tests.browser_steps import (
     ANSWER,
     answer_text,
     ask,
-    browser,  # noqa: F401 (fixture)
     login,
-    module_upstream,  # noqa: F401 (fixture)
     new_conversation,
-    server,  # noqa: F401 (fixture)
+    second_tab,
     wait_status,
 )
 
@@ -56,9 +54,7 @@ def test_bad_events_are_one_counted_warning_in_every_tab_and_after_reload(
     module_upstream.enqueue(hostile_stream())
     first = login(browser, server)
     new_conversation(first)
-    second = first.context.new_page()
-    second.goto(first.url)
-    second.wait_for_load_state()
+    second = second_tab(first)
     ask(first, "Be hostile")
     for page in (first, second):
         wait_status(page, "completed")

@@ -5,24 +5,13 @@ Slow (the model on a loaded machine): kept to one test."""
 
 import pytest
 
-from tests.live_server import LiveServer
-from tests.test_browser import ANSWER, ask, browser, login, wait_status
+from tests.browser_steps import ANSWER, ask, login, serving_local_model, wait_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.local_model, pytest.mark.timeout(300)]
-__all__ = ["browser"]
 
 
 def test_local_cut_off_continues_and_an_over_long_message_breaks_nothing(browser, tmp_path):
-    live = LiveServer(
-        tmp_path,
-        {
-            "OPENAI_BASE_URL": "",
-            "OPENAI_API_KEY": "",
-            "LOCAL_MODEL_PRELOAD": "1",
-            "CHAT_MAX_OUTPUT_TOKENS": "16",
-        },
-    ).start()
-    try:
+    with serving_local_model(tmp_path, max_output_tokens=16) as live:
         page = login(browser, live)
         ask(page, "Write a long story about a dragon who learns to bake bread.")
         wait_status(page, "incomplete", timeout=120_000)
@@ -57,5 +46,3 @@ def test_local_cut_off_continues_and_an_over_long_message_breaks_nothing(browser
         assert page.text_content(f"{ANSWER} .items").strip()
         assert page.locator(f"{ANSWER}.status-failed").count() == 0
         page.context.close()
-    finally:
-        live.stop()

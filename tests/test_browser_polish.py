@@ -5,12 +5,16 @@ import re
 import pytest
 
 from tests import fake_upstream as fake
-from tests import test_browser as base
+from tests.browser_steps import (
+    ANSWER,
+    ask,
+    login,
+    new_conversation,
+    violations,
+    wait_status,
+    watched_page,
+)
 from tests.live_server import PASSWORD, LiveServer
-from tests.test_browser import ANSWER, ask, login, new_conversation, wait_status
-from tests.test_browser_security import violations, watched_page
-
-browser, module_upstream, server = base.browser, base.module_upstream, base.server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 CODE = 'def greet(name):\n    return "<b>" + name\n'
@@ -129,13 +133,7 @@ def test_favicon_is_served_and_linked(browser, server):
 def test_narrow_screen_folds_the_conversation_list_behind_a_menu_button(
     browser, server, module_upstream
 ):
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    page.goto(f"{server.url}/accounts/login/")
-    page.fill("#id_username", "tester")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/c/*/")
+    page = login(browser, server, viewport={"width": 390, "height": 844})
     assert page.is_hidden("button.new-conversation")
     menu = page.locator("#sidebar-toggle > summary")
     assert menu.is_visible()
@@ -153,7 +151,7 @@ def test_narrow_screen_folds_the_conversation_list_behind_a_menu_button(
     assert page.is_visible("button.new-conversation")
     menu.click()
     assert page.is_hidden("button.new-conversation")
-    context.close()
+    page.context.close()
 
     wide = login(browser, server)  # a desktop window shows the list without a click
     assert wide.is_visible("button.new-conversation")

@@ -7,38 +7,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests import fake_upstream as fake
-from tests import test_browser as base
+from tests.browser_steps import (
+    ANSWER,
+    WATCH_CSP,
+    ask,
+    login,
+    new_conversation,
+    second_tab,
+    violations,
+    wait_status,
+    watched_page,
+)
 from tests.live_server import free_port
-from tests.test_browser import ANSWER, ask, login, new_conversation, wait_status
 
 # The main browser tests' fixtures: Chromium, the fake upstream and the live server.
-browser, module_upstream, server = base.browser, base.module_upstream, base.server
-
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
-
-WATCH_CSP = """
-window.__csp = [];
-document.addEventListener('securitypolicyviolation',
-  e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
-"""
-
-
-def watched_page(browser, server):
-    """A logged-in tab that records CSP violations from every page it loads."""
-    page = login(browser, server)
-    page.context.add_init_script(WATCH_CSP)
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.reload()
-    return page, problems
-
-
-def violations(page) -> list[str]:
-    return page.evaluate("() => window.__csp")
 
 
 def test_send_stream_and_stop_under_the_csp_without_a_violation(browser, server, module_upstream):
@@ -72,9 +55,7 @@ def test_an_image_in_an_answer_is_a_link_that_is_never_fetched(browser, server, 
     module_upstream.enqueue(fake.text_stream(f"Here: ![a chart]({pixel}) done.", delay=0.01))
     page, problems = watched_page(browser, server)
     new_conversation(page)
-    watcher = page.context.new_page()  # a second tab on the same conversation
-    watcher.goto(page.url)
-    watcher.wait_for_load_state()
+    watcher = second_tab(page)
     ask(page, "Draw")
     for tab in (page, watcher):
         wait_status(tab, "completed")

@@ -4,20 +4,19 @@ result stream in two tabs, reloads one in the middle of round 2, and sees it all
 import pytest
 
 from tests import fake_upstream as fake
-from tests.fake_streams import outputs_of, tool_call_stream
-from tests.live_server import LiveServer
-from tests.test_browser import (
+from tests.browser_steps import (
     ANSWER,
     answer_text,
     ask,
-    browser,
     login,
     new_conversation,
+    second_tab,
+    serving,
     wait_status,
 )
+from tests.fake_streams import outputs_of, tool_call_stream
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
-__all__ = ["browser"]  # the Chromium fixture, shared with test_browser
 COUNT = "".join(f"{i:03d} " for i in range(150))
 
 
@@ -29,17 +28,13 @@ def tools_upstream():
 
 @pytest.fixture(scope="module")
 def server(tools_upstream, tmp_path_factory):
-    live = LiveServer(
+    with serving(
         tmp_path_factory.mktemp("live-tools"),
-        {
-            "OPENAI_BASE_URL": tools_upstream.base_url,
-            "OPENAI_API_KEY": "k",
-            "CHAT_MODEL": "gpt-5-mini",
-            "CHAT_TOOLS": "chat.tools.calculator.TOOL,chat.tools.clock.TOOL",
-        },
-    ).start()
-    yield live
-    live.stop()
+        tools_upstream,
+        CHAT_MODEL="gpt-5-mini",
+        CHAT_TOOLS="chat.tools.calculator.TOOL,chat.tools.clock.TOOL",
+    ) as live:
+        yield live
 
 
 def counting_answer(gate: fake.Gate) -> fake.Reply:
@@ -76,9 +71,7 @@ def test_a_tool_round_streams_live_and_survives_a_reload_once(browser, server, t
     )
     page = login(browser, server)
     new_conversation(page)
-    other = page.context.new_page()  # a second tab watching the same conversation
-    other.goto(page.url)
-    other.wait_for_load_state()
+    other = second_tab(page)  # a second tab watching the same conversation
     ask(page, "What is 6 times 7?")
     for tab in (page, other):
         wait_for_text(tab, ".item-reasoning .summary", "calculator for it")

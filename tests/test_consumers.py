@@ -8,36 +8,16 @@ from asgiref.sync import sync_to_async
 
 from chat.models import Conversation, Message
 from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
-from tests.relay_client import TabText, communicator, receive_until
+from tests.relay_client import TabText, communicator, connected, receive_until, send
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_registry")]
 FINAL = 'id="turn-controls" class="turn-controls" data-live="false"'
-
-
-@pytest.fixture(autouse=True)
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
 
 
 @pytest.fixture
 def conversation(user):
     return Conversation.objects.create(owner=user, title="Test")
-
-
-async def connected(conversation, user):
-    comm = await communicator(conversation.pk, user)
-    ok, _ = await comm.connect()
-    assert ok
-    return comm
-
-
-async def send(comm, **command):
-    await comm.send_to(text_data=json.dumps(command))
 
 
 async def answer(conversation) -> Message:
@@ -73,7 +53,7 @@ async def test_foreign_origin_is_refused(conversation, user):
 
 async def test_send_streams_frames_in_order_and_stores_the_answer(upstream, conversation, user):
     upstream.enqueue(fake.text_stream("Hello there, <b>friend</b> & co.", chunk=3, delay=0.005))
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await send(comm, action="send", message="Say hi")
     tab = TabText()
     frames = await receive_until(comm, FINAL, tab)
@@ -92,7 +72,7 @@ async def test_send_streams_frames_in_order_and_stores_the_answer(upstream, conv
 
 
 async def test_bad_commands_get_an_error_and_the_socket_stays_open(upstream, conversation, user):
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     cases = [
         ("not json", "not JSON"),
         (json.dumps({"action": "dance"}), "Unknown command"),
@@ -118,7 +98,7 @@ async def test_bad_commands_get_an_error_and_the_socket_stays_open(upstream, con
 
 async def test_stop_keeps_the_partial_text(upstream, conversation, user):
     upstream.enqueue(fake.text_stream("word " * 400, chunk=5, delay=0.01))
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await send(comm, action="send", message="talk")
     tab = TabText()
     await receive_until(comm, "word word word", tab)
@@ -134,7 +114,7 @@ async def test_stop_keeps_the_partial_text(upstream, conversation, user):
 
 async def test_closing_every_socket_does_not_stop_the_turn(upstream, conversation, user):
     upstream.enqueue(fake.text_stream("keep going " * 30, chunk=4, delay=0.005))
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await send(comm, action="send", message="go")
     await receive_until(comm, "keep")
     await comm.disconnect()
@@ -146,11 +126,11 @@ async def test_closing_every_socket_does_not_stop_the_turn(upstream, conversatio
 async def test_reattach_mid_stream_has_no_gap_and_no_duplicate(upstream, conversation, user):
     text = "".join(f"{i:03d} " for i in range(200))
     upstream.enqueue(fake.text_stream(text, chunk=4, delay=0.004))
-    first = await connected(conversation, user)
+    first = await connected(conversation.pk, user)
     await send(first, action="send", message="count")
     await receive_until(first, "010 ")
     await first.disconnect()
-    second = await connected(conversation, user)
+    second = await connected(conversation.pk, user)
     tab = TabText()
     snapshot = await second.receive_from(timeout=5)
     tab.feed(snapshot)
@@ -166,7 +146,7 @@ async def test_reattach_mid_stream_has_no_gap_and_no_duplicate(upstream, convers
 async def test_two_sockets_see_the_same_stream(upstream, conversation, user):
     text = "".join(f"<{i}> " for i in range(120))
     upstream.enqueue(fake.text_stream(text, chunk=3, delay=0.003))
-    a, b = await connected(conversation, user), await connected(conversation, user)
+    a, b = await connected(conversation.pk, user), await connected(conversation.pk, user)
     await send(a, action="send", message="together")
     tab_a, tab_b = TabText(), TabText()
     frames_a = await receive_until(a, FINAL, tab_a)
@@ -198,7 +178,7 @@ async def test_failure_shows_an_error_box_and_retry_starts_again(upstream, conve
         ),
         fake.text_stream("Second time lucky.", delay=0),
     )
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await send(comm, action="send", message="try")
     frames = await receive_until(comm, FINAL)
     failed = await answer(conversation)
@@ -223,9 +203,9 @@ async def test_failure_shows_an_error_box_and_retry_starts_again(upstream, conve
 
 async def test_sidebar_dot_follows_turns_in_other_conversations(upstream, conversation, user):
     other = await sync_to_async(Conversation.objects.create)(owner=user, title="Elsewhere")
-    watcher = await connected(other, user)  # a tab open on another conversation
+    watcher = await connected(other.pk, user)  # a tab open on another conversation
     upstream.enqueue(fake.text_stream("hi", delay=0))
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await send(comm, action="send", message="go")
     seen = await receive_until(watcher, f'id="conv-{conversation.pk}-dot" class="dot-slot"></span>')
     assert any("live-dot" in f and f"conv-{conversation.pk}-dot" in f for f in seen)

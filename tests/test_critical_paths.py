@@ -6,7 +6,6 @@ Database faults are injected with real triggers, not mocks.
 
 import asyncio
 import contextlib
-import json
 import re
 from datetime import timedelta
 
@@ -23,20 +22,15 @@ from chat.turns.runner import TurnRunner
 from chat.turns.snapshot import TurnSnapshot
 from chat.turns.state import TokenUsage
 from chat.turns.sweeper import sweep_expired
-from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
-from tests.relay_client import APPEND, communicator, receive_until
+from tests.relay_client import APPEND, communicator, receive_until, send
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(60),
+    pytest.mark.usefixtures("fresh_registry"),
+]
 FINAL = 'id="turn-controls" class="turn-controls" data-live="false"'
-
-
-@pytest.fixture(autouse=True)
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
 
 
 # --- database triggers: a failing table, and a count of writes ---
@@ -235,7 +229,7 @@ async def test_retry_of_an_answer_from_another_conversation_is_refused(upstream,
     comm = await communicator(mine.pk, user)
     assert (await comm.connect())[0]
     await comm.receive_from(timeout=5)  # the stored latest answer, as the socket opens
-    await comm.send_to(text_data=json.dumps({"action": "retry", "message": foreign.pk}))
+    await send(comm, action="retry", message=foreign.pk)
     frame = await comm.receive_from(timeout=5)
     assert "That answer cannot be retried." in frame
     await comm.disconnect()
@@ -261,7 +255,7 @@ async def test_a_tab_that_reattached_during_one_turn_sees_the_next_turn_live(
     )
     a = await communicator(conversation.pk, user)
     assert (await a.connect())[0]
-    await a.send_to(text_data=json.dumps({"action": "send", "message": "one"}))
+    await send(a, action="send", message="one")
     await receive_until(a, "a040 ")
     b = await communicator(conversation.pk, user)  # a tab reloaded mid-turn: a snapshot
     assert (await b.connect())[0]
@@ -270,7 +264,7 @@ async def test_a_tab_that_reattached_during_one_turn_sees_the_next_turn_live(
     assert max(floors) >= 3  # b's snapshot stands for several frames already sent
     await receive_until(b, FINAL)
     await receive_until(a, FINAL)
-    await a.send_to(text_data=json.dumps({"action": "send", "message": "two"}))
+    await send(a, action="send", message="two")
     seen_b = await receive_until(b, FINAL)
     seen_a = await receive_until(a, FINAL)
     answer = await sync_to_async(

@@ -20,13 +20,15 @@ from asgiref.sync import sync_to_async
 
 from chat.models import Conversation, Message, UsageRecord
 from chat.turns import endpoint
-from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
 from tests.live_server import free_port
 from tests.relay_client import TabText, communicator
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(90),
+    pytest.mark.usefixtures("fresh_registry"),
+]
 FINAL = 'id="turn-controls" class="turn-controls" data-live="false"'
 FAILED_BOX = "The answer failed."
 RETRY = 'name="action" value="retry"'
@@ -189,14 +191,6 @@ def user(django_user_model):
 @pytest.fixture
 def other_user(django_user_model):
     return django_user_model.objects.create_user(username="bystander")
-
-
-@pytest.fixture(autouse=True)
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
 
 
 class Tab:

@@ -16,12 +16,14 @@ from pydantic import ValidationError
 
 from chat.commands import MAX_FRAME_BYTES, command_adapter
 from chat.models import Conversation, Message
-from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 from project.asgi import application
 from tests.relay_client import session_headers
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(300),
+    pytest.mark.usefixtures("fresh_registry"),
+]
 ERROR_BOX = 'id="composer-error"'
 FUZZ = settings(
     max_examples=60,
@@ -76,14 +78,6 @@ def is_valid_send(raw: str) -> bool:
         return False
     message = getattr(command, "message", None)
     return command.action == "send" and isinstance(message, str) and bool(message.strip())
-
-
-@pytest.fixture(autouse=True)
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
 
 
 @pytest.fixture

@@ -6,19 +6,16 @@ from asgiref.sync import sync_to_async
 
 from chat.health import upstream_check
 from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 
 @pytest.fixture(autouse=True)
-async def fresh_registry():
-    registry_module._registry = None
+def fresh_checks(fresh_registry):
+    """No registry, and no upstream check result remembered from another test."""
     upstream_check.reset()
     yield
-    registry_module._registry = None
     upstream_check.reset()
-    await close_shared_client()
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import zipfile
 import pytest
 
 from tests import fake_upstream as fake
-from tests.live_server import LiveServer
-from tests.test_browser import ask, browser, login, new_conversation, wait_status  # noqa: F401
+from tests.browser_steps import ask, login, new_conversation, serving, wait_status
 
 pytestmark = pytest.mark.browser
 
@@ -22,15 +21,11 @@ def module_upstream():
 
 @pytest.fixture(scope="module")
 def server(module_upstream, tmp_path_factory):
-    live = LiveServer(
-        tmp_path_factory.mktemp("history"),
-        {"OPENAI_BASE_URL": module_upstream.base_url, "OPENAI_API_KEY": "k"},
-    ).start()
-    yield live
-    live.stop()
+    with serving(tmp_path_factory.mktemp("history"), module_upstream) as live:
+        yield live
 
 
-def start_conversation(browser, server, upstream, question: str, answer: str):  # noqa: F811
+def start_conversation(browser, server, upstream, question: str, answer: str):
     upstream.enqueue(fake.text_stream(answer, chunk=6, delay=0.005))
     page = login(browser, server)
     new_conversation(page)
@@ -43,7 +38,7 @@ def start_conversation(browser, server, upstream, question: str, answer: str):  
     return page, second, conversation_id
 
 
-def test_rename_shows_in_both_tabs_and_after_reload(browser, server, module_upstream):  # noqa: F811
+def test_rename_shows_in_both_tabs_and_after_reload(browser, server, module_upstream):
     first, second, cid = start_conversation(
         browser, server, module_upstream, "About owls", "Owls hunt at night."
     )
@@ -60,7 +55,7 @@ def test_rename_shows_in_both_tabs_and_after_reload(browser, server, module_upst
     first.context.close()
 
 
-def test_archive_and_unarchive_across_tabs(browser, server, module_upstream):  # noqa: F811
+def test_archive_and_unarchive_across_tabs(browser, server, module_upstream):
     first, second, cid = start_conversation(
         browser, server, module_upstream, "Packing list", "Take a warm coat."
     )
@@ -79,7 +74,7 @@ def test_archive_and_unarchive_across_tabs(browser, server, module_upstream):  #
     first.context.close()
 
 
-def test_delete_asks_first_then_every_tab_sees_it_gone(browser, server, module_upstream):  # noqa: F811
+def test_delete_asks_first_then_every_tab_sees_it_gone(browser, server, module_upstream):
     first, second, cid = start_conversation(
         browser, server, module_upstream, "Temporary", "Soon gone."
     )
@@ -95,7 +90,7 @@ def test_delete_asks_first_then_every_tab_sees_it_gone(browser, server, module_u
     first.context.close()
 
 
-def test_search_opens_the_conversation_at_the_match(browser, server, module_upstream):  # noqa: F811
+def test_search_opens_the_conversation_at_the_match(browser, server, module_upstream):
     first, second, cid = start_conversation(
         browser, server, module_upstream, "Rivers", "The Danube flows through Vienna."
     )
@@ -112,7 +107,7 @@ def test_search_opens_the_conversation_at_the_match(browser, server, module_upst
     first.context.close()
 
 
-def test_export_all_downloads_a_zip(browser, server, module_upstream):  # noqa: F811
+def test_export_all_downloads_a_zip(browser, server, module_upstream):
     first, second, cid = start_conversation(
         browser, server, module_upstream, "Zip me", "Inside the archive."
     )
@@ -128,7 +123,7 @@ def test_export_all_downloads_a_zip(browser, server, module_upstream):  # noqa: 
     first.context.close()
 
 
-def test_export_json_then_import_it_as_a_new_conversation(browser, server, module_upstream):  # noqa: F811
+def test_export_json_then_import_it_as_a_new_conversation(browser, server, module_upstream):
     first, second, cid = start_conversation(
         browser, server, module_upstream, "Keep this", "Carried over intact."
     )
@@ -151,7 +146,7 @@ def test_export_json_then_import_it_as_a_new_conversation(browser, server, modul
     first.context.close()
 
 
-def test_history_pages_raise_no_csp_violation(browser, server, module_upstream):  # noqa: F811
+def test_history_pages_raise_no_csp_violation(browser, server, module_upstream):
     from tests.test_browser_security import violations, watched_page
 
     module_upstream.enqueue(fake.text_stream("Under the policy.", chunk=6, delay=0.005))

@@ -18,7 +18,6 @@ from tests.test_fault_matrix import (  # the matrix's harness: tabs, sends, the 
     USAGE,
     Tab,
     fake_completion,
-    fresh_registry,  # noqa: F401 (fixture)
     open_tab,
     opening,
     other_user,  # noqa: F401, F811 (fixture)
@@ -29,7 +28,11 @@ from tests.test_fault_matrix import (  # the matrix's harness: tabs, sends, the 
     user,  # noqa: F401, F811 (fixture)
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+    pytest.mark.usefixtures("fresh_registry"),
+]
 # Between two frames of the bystander (one every ~20 ms upstream). The issue measured freezes
 # of 8.8 and 13.8 s; the event loop now yields every 64 events. Generous: the machine is shared.
 MAX_GAP = 1.0

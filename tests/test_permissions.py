@@ -1,7 +1,5 @@
 """Who sees and who writes a conversation (chat/permissions.py), through pages and sockets."""
 
-import json
-
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser, User
@@ -10,10 +8,8 @@ from accounts.models import Membership, ReviewLog, Role, Team
 from chat import permissions, services
 from chat.consumers import READ_ONLY
 from chat.models import Conversation, Message
-from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
-from tests.relay_client import communicator
+from tests.relay_client import communicator, connected, send
 
 FINAL = 'id="turn-controls" class="turn-controls" data-live="false"'
 
@@ -216,25 +212,6 @@ def test_admin_conversation_list_links_to_the_read_only_view(admin_client, user)
 
 
 # --- sockets ---
-
-
-@pytest.fixture
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
-
-
-async def connected(conversation_id: int, person):
-    comm = await communicator(conversation_id, person)
-    ok, code = await comm.connect()
-    assert ok, code
-    return comm
-
-
-async def send(comm, **command) -> None:
-    await comm.send_to(text_data=json.dumps(command))
 
 
 async def frames_until(comm, *needles: str, wait: float = 5) -> str:

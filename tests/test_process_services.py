@@ -6,16 +6,14 @@ import asyncio
 import json
 import secrets
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests import fake_upstream as fake
-from tests.live_server import ROOT, LiveServer
+from tests.live_server import LiveServer
 from tests.relay_client import TabText
 from tests.test_multiprocess import Browser, frames_until
 
@@ -25,26 +23,10 @@ pytestmark = pytest.mark.timeout(120)
 class DaphneServer(LiveServer):
     """The same app under daphne, which has no ASGI lifespan."""
 
-    def run(self) -> "LiveServer":
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-            + ["project.asgi:application"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/accounts/login/", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"daphne did not start; see {self.log.name}")
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)] + [
+            "project.asgi:application"
+        ]
 
 
 def answer_row(database: Path, conversation: int) -> dict:

@@ -11,29 +11,23 @@ from asgiref.sync import sync_to_async
 
 from chat.models import Conversation, Message, UsageRecord
 from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
-from tests.relay_client import TabText, communicator, receive_until
+from tests import relay_client
+from tests.relay_client import TabText, receive_until, send
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+    pytest.mark.usefixtures("fresh_registry"),
+]
 FINAL = 'data-live="false"'
 TRIES = 20
 STORM = 30
 
 
-@pytest.fixture(autouse=True)
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
-
-
 async def connected(conversation_id: int, person):
-    comm = await communicator(conversation_id, person)
-    ok, _ = await comm.connect(timeout=20)  # a storm on a busy machine: not the 1 s default
-    assert ok
-    return comm
+    # a storm on a busy machine: not the 1 s default
+    return await relay_client.connected(conversation_id, person, wait=20)
 
 
 @sync_to_async
@@ -54,7 +48,7 @@ class OtherPerson:
         self.conversation_id = conversation.pk
         upstream.enqueue(fake.text_stream(self.text, chunk=5, delay=0.004))
         self.comm = await connected(conversation.pk, person)
-        await self.comm.send_to(text_data=json.dumps({"action": "send", "message": "long"}))
+        await send(self.comm, action="send", message="long")
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -116,7 +110,7 @@ async def test_a_reconnect_storm_mid_stream_has_no_gap_and_no_duplicate(upstream
     text = "".join(f"s{i:03d} " for i in range(400))
     upstream.enqueue(fake.text_stream(text, chunk=4, delay=0.004))
     first = await connected(conversation.pk, user)
-    await first.send_to(text_data=json.dumps({"action": "send", "message": "go"}))
+    await send(first, action="send", message="go")
     await receive_until(first, "s030 ")
     await first.disconnect()  # the network dropped: every tab comes back at once
     storm = await asyncio.gather(*(connected(conversation.pk, user) for _ in range(STORM)))

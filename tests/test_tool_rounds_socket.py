@@ -8,11 +8,14 @@ from chat.models import Conversation
 from tests import fake_upstream as fake
 from tests import tool_kit
 from tests.fake_streams import outputs_of, tool_call_stream
-from tests.relay_client import TabText, receive_until
-from tests.test_consumers import FINAL, answer, connected, fresh_registry, send
+from tests.relay_client import TabText, connected, receive_until, send
+from tests.test_consumers import FINAL, answer
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
-__all__ = ["fresh_registry"]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(60),
+    pytest.mark.usefixtures("fresh_registry"),
+]
 COUNT = "".join(f"{i:03d} " for i in range(200))
 
 
@@ -46,12 +49,12 @@ def text_at(tab: TabText, message_id: int, position: int) -> str:
 async def test_a_tab_attaching_mid_round_two_sees_everything_once(upstream, conversation, user):
     gate = fake.Gate()
     upstream.enqueue(tool_call_stream([("calculator", {"expression": "6*7"})]), counting(gate))
-    first = await connected(conversation, user)
+    first = await connected(conversation.pk, user)
     try:
         await send(first, action="send", message="count after computing")
         await text_until(first, "018 0")  # round 2 is held at the gate from here
         await first.disconnect()
-        second = await connected(conversation, user)
+        second = await connected(conversation.pk, user)
         tab = TabText()
         snapshot = await second.receive_from(timeout=5)
         tab.feed(snapshot)
@@ -80,7 +83,7 @@ async def test_stop_in_round_two_from_a_tab(upstream, conversation, user):
         end="stall",  # only Stop ends this round
     )  # fmt: skip
     upstream.enqueue(tool_call_stream([("calculator", {"expression": "6*7"})]), stalled)
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await send(comm, action="send", message="go")
     tab = TabText()
     await receive_until(comm, "019 ", tab)
@@ -102,7 +105,7 @@ async def test_stop_in_round_two_from_a_tab(upstream, conversation, user):
 async def test_a_tool_output_is_shown_escaped(upstream, conversation, user, settings):
     settings.CHAT_TOOLS = ["tests.tool_kit.HOSTILE"]
     upstream.enqueue(tool_call_stream([("hostile", {})]), fake.text_stream("done", delay=0))
-    comm = await connected(conversation, user)
+    comm = await connected(conversation.pk, user)
     await send(comm, action="send", message="go")
     frames = "".join(await receive_until(comm, FINAL))
     assert "<img src=x" not in frames and "&lt;img src=x onerror=" in frames

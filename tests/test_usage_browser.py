@@ -8,12 +8,10 @@ import os
 import pytest
 
 from tests import fake_upstream as fake
-from tests import test_browser
-from tests.live_server import PASSWORD, LiveServer
-from tests.test_browser import ask, login, new_conversation, wait_status
+from tests.browser_steps import ask, login, new_conversation, serving, wait_status
+from tests.live_server import PASSWORD
 
 pytestmark = pytest.mark.browser
-browser = test_browser.browser  # the same Chromium fixture
 
 
 @pytest.fixture(scope="module")
@@ -24,22 +22,18 @@ def module_upstream():
 
 @pytest.fixture(scope="module")
 def server(module_upstream, tmp_path_factory):
-    live = LiveServer(
+    with serving(
         tmp_path_factory.mktemp("usage-live"),
-        {
-            "OPENAI_BASE_URL": module_upstream.base_url,
-            "OPENAI_API_KEY": "k",
-            "CHAT_MODEL": "gpt-5-mini",
-            "CHAT_TURNS_PER_MINUTE": "0",
-        },
-    ).start()
-    live.manage(
-        "shell", "-v0", "-c",
-        "from django.contrib.auth.models import User; "
-        f"User.objects.create_superuser('boss', password='{PASSWORD}')",
-    )  # fmt: skip
-    yield live
-    live.stop()
+        module_upstream,
+        CHAT_MODEL="gpt-5-mini",
+        CHAT_TURNS_PER_MINUTE="0",
+    ) as live:
+        live.manage(
+            "shell", "-v0", "-c",
+            "from django.contrib.auth.models import User; "
+            f"User.objects.create_superuser('boss', password='{PASSWORD}')",
+        )  # fmt: skip
+        yield live
 
 
 def set_budget(server, tokens: int) -> None:

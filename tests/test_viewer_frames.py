@@ -2,30 +2,18 @@
 an answer is written, no Retry when it failed, whether they watched from the start or attached
 mid-stream; the owner's tabs get both."""
 
-import json
-
 import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import Membership, Role, Team
 from chat.models import Conversation
-from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
-from tests.relay_client import TabText, communicator, receive_until
+from tests.relay_client import TabText, connected, receive_until, send
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_registry")]
 FINAL = 'data-live="false"'
 STOP = 'value="stop"'
 RETRY = 'value="retry"'
-
-
-@pytest.fixture(autouse=True)
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
 
 
 @pytest.fixture
@@ -36,13 +24,6 @@ def shared_conversation(user, other_user):
     return Conversation.objects.create(owner=user, title="Plans", shared_with=team)
 
 
-async def connected(conversation, person):
-    comm = await communicator(conversation.pk, person)
-    ok, _ = await comm.connect()
-    assert ok
-    return comm
-
-
 async def test_viewer_frames_carry_no_stop_and_no_retry(
     upstream, shared_conversation, user, other_user
 ):
@@ -50,12 +31,12 @@ async def test_viewer_frames_carry_no_stop_and_no_retry(
         fake.text_stream("shared " * 200, chunk=7, delay=0.005),
         fake.http_error(400, {"error": {"message": "bad", "type": "invalid_request_error"}}),
     )
-    owner = await connected(shared_conversation, user)
-    viewer = await connected(shared_conversation, other_user)
-    await owner.send_to(text_data=json.dumps({"action": "send", "message": "go"}))
+    owner = await connected(shared_conversation.pk, user)
+    viewer = await connected(shared_conversation.pk, other_user)
+    await send(owner, action="send", message="go")
     owner_tab, viewer_tab = TabText(), TabText()
     await receive_until(viewer, "shared shared", viewer_tab)
-    late = await connected(shared_conversation, other_user)  # attaches mid-stream: a snapshot
+    late = await connected(shared_conversation.pk, other_user)  # attaches mid-stream: a snapshot
     seen_owner = await receive_until(owner, FINAL, owner_tab)
     seen_viewer = await receive_until(viewer, FINAL, viewer_tab)
     seen_late = await receive_until(late, FINAL)
@@ -64,13 +45,13 @@ async def test_viewer_frames_carry_no_stop_and_no_retry(
     assert "shared shared" in "".join(seen_late)  # the snapshot did arrive, without the control
     assert viewer_tab.text == owner_tab.text and owner_tab.text  # same words for everyone
 
-    await owner.send_to(text_data=json.dumps({"action": "send", "message": "again"}))
+    await send(owner, action="send", message="again")
     failed_owner = "".join(await receive_until(owner, FINAL, wait=20))
     failed_viewer = "".join(await receive_until(viewer, FINAL, wait=20))
     assert "badge-failed" in failed_owner and "badge-failed" in failed_viewer
     assert RETRY in failed_owner and RETRY not in failed_viewer
 
-    reopened = await connected(shared_conversation, other_user)  # after the end: stored frame
+    reopened = await connected(shared_conversation.pk, other_user)  # after the end: stored frame
     first = await reopened.receive_from(timeout=5)
     assert "badge-failed" in first and RETRY not in first and STOP not in first
     for comm in (owner, viewer, late, reopened):
@@ -78,8 +59,8 @@ async def test_viewer_frames_carry_no_stop_and_no_retry(
 
 
 async def test_viewer_commands_are_still_refused(upstream, shared_conversation, other_user):
-    viewer = await connected(shared_conversation, other_user)
-    await viewer.send_to(text_data=json.dumps({"action": "stop"}))
+    viewer = await connected(shared_conversation.pk, other_user)
+    await send(viewer, action="stop")
     frame = await viewer.receive_from(timeout=5)
     assert "read only" in frame
     assert not await sync_to_async(shared_conversation.messages.exists)()

@@ -17,12 +17,14 @@ from asgiref.sync import sync_to_async
 
 from chat.models import Conversation, Message, UsageRecord
 from chat.turns import endpoint
-from chat.turns import registry as registry_module
-from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
 from tests.relay_client import TabText, communicator
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+    pytest.mark.usefixtures("fresh_registry"),
+]
 FINAL = 'id="turn-controls" class="turn-controls" data-live="false"'
 PEOPLE, TURNS = 16, 5
 STOP_ON_TURN = 1  # every third person stops their second answer mid-stream
@@ -68,14 +70,6 @@ def script(seed: int) -> tuple[list[fake.Reply], dict[str, str]]:
             replies.append(partial(rid, text[:40], "cut" if kind == "cut" else "stall"))
             sent[rid] = text[:40]
     return replies, sent
-
-
-@pytest.fixture(autouse=True)
-async def fresh_registry():
-    registry_module._registry = None
-    yield
-    registry_module._registry = None
-    await close_shared_client()
 
 
 async def converse(person, index: int, shown: dict[int, str]) -> None:
