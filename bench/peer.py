@@ -105,7 +105,7 @@ class LiteLLM:
 
 
 def run_litellm(bench, mode, steps: list[int]) -> None:
-    """The peer's steps, each right after the baseline at the same N (`bench` is run.Bench)."""
+    """The peer's steps, each right after the baseline at the same N (`bench` is stepper.Bench)."""
     reason = ensure_litellm()
     proxy = None
     try:
