@@ -220,6 +220,10 @@ class FakeUpstream:
     def enqueue(self, *replies: Reply) -> None:
         self._replies.extend(replies)
 
+    def posted(self) -> list[dict]:
+        """The JSON bodies of the POSTs (the response requests) received so far, in order."""
+        return [r["json"] for r in self.requests if r["method"] == "POST"]
+
     def wait_for_requests(self, n: int, timeout: float = 5.0) -> None:
         with self._seen:
             if not self._seen.wait_for(lambda: len(self.requests) >= n, timeout):

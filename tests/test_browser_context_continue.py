@@ -23,16 +23,10 @@ LIMIT = 10  # max output tokens; the fake counts one token per streamed piece
 
 
 @pytest.fixture(scope="module")
-def small_upstream():
-    with fake.FakeUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture(scope="module")
-def server(small_upstream, tmp_path_factory):
+def server(module_upstream, tmp_path_factory):
     with serving(
         tmp_path_factory.mktemp("live-context"),
-        small_upstream,
+        module_upstream,
         CHAT_MODEL="small",
         CHAT_MODELS="small:2048",
         CHAT_MAX_OUTPUT_TOKENS=str(LIMIT),
@@ -40,13 +34,9 @@ def server(small_upstream, tmp_path_factory):
         yield live
 
 
-def posted(upstream) -> list[dict]:
-    return [r["json"] for r in upstream.requests if r["method"] == "POST"]
-
-
-def test_a_length_cut_is_incomplete_with_continue_in_every_tab(browser, server, small_upstream):
+def test_a_length_cut_is_incomplete_with_continue_in_every_tab(browser, server, module_upstream):
     first = "".join(f"w{i:02d} " for i in range(LIMIT))  # exactly LIMIT pieces of 4
-    small_upstream.enqueue(fake.text_stream(first, chunk=4), fake.text_stream("the end.", chunk=4))
+    module_upstream.enqueue(fake.text_stream(first, chunk=4), fake.text_stream("the end.", chunk=4))
     page = login(browser, server)
     new_conversation(page)
     other = second_tab(page)
@@ -69,7 +59,7 @@ def test_a_length_cut_is_incomplete_with_continue_in_every_tab(browser, server, 
         assert first.strip() in text and text.count("w00") == 1
         assert tab.locator(f"{ANSWER} button.continue-button").count() == 0
         assert tab.locator(".message.assistant").count() == 1  # the same message went on
-    again = posted(small_upstream)[-1]
+    again = module_upstream.posted()[-1]
     assert again["max_output_tokens"] == LIMIT
     assert again["input"][-1] == {"role": "user", "content": GO_ON}
     assert first.strip() in str(again["input"][-2])
@@ -79,18 +69,20 @@ def test_a_length_cut_is_incomplete_with_continue_in_every_tab(browser, server, 
     page.context.close()
 
 
-def test_a_message_too_long_is_refused_and_older_ones_leave_to_fit(browser, server, small_upstream):
+def test_a_message_too_long_is_refused_and_older_ones_leave_to_fit(
+    browser, server, module_upstream
+):
     page = login(browser, server)
     new_conversation(page)
-    sent_before = len(posted(small_upstream))
+    sent_before = len(module_upstream.posted())
     ask(page, "a " * 3500)  # ~2,300 estimated tokens: over the 2,048 window alone
     page.wait_for_function(
         "() => document.querySelector('#composer-error').textContent.includes('too long')"
     )
     error = page.text_content("#composer-error")
     assert "too long for the model" in error and "nothing was sent" in error
-    assert page.locator(".message").count() == 0 and len(posted(small_upstream)) == sent_before
-    small_upstream.enqueue(fake.text_stream("first answer"), fake.text_stream("second answer"))
+    assert page.locator(".message").count() == 0 and len(module_upstream.posted()) == sent_before
+    module_upstream.enqueue(fake.text_stream("first answer"), fake.text_stream("second answer"))
     ask(page, "b " * 1500)
     wait_status(page, "completed")
     assert "left out" not in page.text_content(f"{ANSWER} .error-slot")
@@ -105,17 +97,17 @@ def test_a_message_too_long_is_refused_and_older_ones_leave_to_fit(browser, serv
         arg=[f"{ANSWER} .error-slot", note],
     )
     assert answer_text(page).strip() == "second answer"
-    assert [i["content"][:4] for i in posted(small_upstream)[-1]["input"]] == ["c c "]
+    assert [i["content"][:4] for i in module_upstream.posted()[-1]["input"]] == ["c c "]
     page.reload()
     wait_status(page, "completed")
     assert note in page.text_content(f"{ANSWER} .error-slot")
     page.context.close()
 
 
-def test_an_upstream_context_overflow_is_explained_without_retry(browser, server, small_upstream):
+def test_an_upstream_context_overflow_is_explained_without_retry(browser, server, module_upstream):
     body = {"error": {"code": 400, "type": "exceed_context_size_error",
                       "message": "request (3031 tokens) exceeds the available context size"}}  # fmt: skip
-    small_upstream.enqueue(fake.http_error(400, body), fake.text_stream("fine again"))
+    module_upstream.enqueue(fake.http_error(400, body), fake.text_stream("fine again"))
     page = login(browser, server)
     new_conversation(page)
     ask(page, "hello")

@@ -19,26 +19,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
-def settings_upstream():
-    with fake.FakeUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture(scope="module")
-def server(settings_upstream, tmp_path_factory):
+def server(module_upstream, tmp_path_factory):
     with serving(
         tmp_path_factory.mktemp("live-settings"),
-        settings_upstream,
+        module_upstream,
         CHAT_MODEL="gpt-4o-mini",
         CHAT_MODELS="gpt-4o-mini:128000:tools,gpt-5-mini:400000:reasoning+tools",
         CHAT_TOOLS="chat.tools.calculator.TOOL,chat.tools.clock.TOOL",
         CHAT_MAX_OUTPUT_TOKENS="0",
     ) as live:
         yield live
-
-
-def posted(upstream) -> list[dict]:
-    return [r["json"] for r in upstream.requests if r["method"] == "POST"]
 
 
 def save_settings(page, **values) -> None:
@@ -53,7 +43,7 @@ def save_settings(page, **values) -> None:
     page.click("#settings-save")
 
 
-def test_settings_apply_to_the_next_answer_and_stay_with_it(browser, server, settings_upstream):
+def test_settings_apply_to_the_next_answer_and_stay_with_it(browser, server, module_upstream):
     page = login(browser, server)
     new_conversation(page)
     other = second_tab(page)
@@ -65,7 +55,7 @@ def test_settings_apply_to_the_next_answer_and_stay_with_it(browser, server, set
                   instructions="Answer like a pirate.")  # fmt: skip
     page.wait_for_selector("#settings-note")
     assert "next answer" in page.text_content("#settings-note")
-    settings_upstream.enqueue(fake.text_stream("Arr, hello."))
+    module_upstream.enqueue(fake.text_stream("Arr, hello."))
     ask(page, "Hello")
     for tab in (page, other):
         wait_status(tab, "completed")
@@ -73,7 +63,7 @@ def test_settings_apply_to_the_next_answer_and_stay_with_it(browser, server, set
         assert "temperature 0.3" in footer and "max 100 tokens" in footer
         assert tab.get_attribute(f"{ANSWER} .message-footer span[title='Answer like a pirate.']",
                                  "title")  # fmt: skip
-    body = posted(settings_upstream)[-1]
+    body = module_upstream.posted()[-1]
     assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.3
     assert body["instructions"] == "Answer like a pirate." and body["max_output_tokens"] == 100
     assert "reasoning" not in body and [t["name"] for t in body["tools"]] == ["calculator"]
@@ -85,13 +75,13 @@ def test_settings_apply_to_the_next_answer_and_stay_with_it(browser, server, set
     page.wait_for_selector("#settings-error-temperature")  # no temperature for a reasoning one
     save_settings(page, temperature="", reasoning_effort="high")
     page.wait_for_selector("#settings-note")
-    settings_upstream.enqueue(fake.text_stream("Thought about it."))
+    module_upstream.enqueue(fake.text_stream("Thought about it."))
     ask(page, "Think")
     page.wait_for_function(
         "s => document.querySelectorAll(s).length == 2", arg=".message.assistant"
     )
     wait_status(page, "completed")
-    body = posted(settings_upstream)[-1]
+    body = module_upstream.posted()[-1]
     assert body["model"] == "gpt-5-mini" and body["reasoning"]["effort"] == "high"
     assert "temperature" not in body
     page.reload()
@@ -102,7 +92,7 @@ def test_settings_apply_to_the_next_answer_and_stay_with_it(browser, server, set
     page.context.close()
 
 
-def test_a_default_preset_starts_new_conversations(browser, server, settings_upstream):
+def test_a_default_preset_starts_new_conversations(browser, server, module_upstream):
     page = login(browser, server)
     new_conversation(page)
     save_settings(page, temperature="1.1", instructions="Be brief.")
@@ -112,7 +102,7 @@ def test_a_default_preset_starts_new_conversations(browser, server, settings_ups
     page.click("#preset-keep")
     page.wait_for_selector("#preset-note")
     assert "Brief" in page.text_content("#preset-note")
-    settings_upstream.enqueue(fake.text_stream("ok"))
+    module_upstream.enqueue(fake.text_stream("ok"))
     ask(page, "first")  # the conversation has a message: a new one is really new
     wait_status(page, "completed")
     new_conversation(page)

@@ -21,16 +21,10 @@ COUNT = "".join(f"{i:03d} " for i in range(150))
 
 
 @pytest.fixture(scope="module")
-def tools_upstream():
-    with fake.FakeUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture(scope="module")
-def server(tools_upstream, tmp_path_factory):
+def server(module_upstream, tmp_path_factory):
     with serving(
         tmp_path_factory.mktemp("live-tools"),
-        tools_upstream,
+        module_upstream,
         CHAT_MODEL="gpt-5-mini",
         CHAT_TOOLS="chat.tools.calculator.TOOL,chat.tools.clock.TOOL",
     ) as live:
@@ -63,9 +57,9 @@ def wait_for_text(page, selector: str, needle: str) -> None:
     )
 
 
-def test_a_tool_round_streams_live_and_survives_a_reload_once(browser, server, tools_upstream):
+def test_a_tool_round_streams_live_and_survives_a_reload_once(browser, server, module_upstream):
     summary = "The person wants a product, so I will use the calculator for it."
-    tools_upstream.enqueue(
+    module_upstream.enqueue(
         tool_call_stream([("calculator", {"expression": "6 * 7"})], summary=summary, delay=0.03),
         counting_answer(gate := fake.Gate()),
     )
@@ -95,7 +89,7 @@ def test_a_tool_round_streams_live_and_survives_a_reload_once(browser, server, t
     wait_status(other, "completed")
     assert count(other, ".item-tool_output") == 1
     assert summary in text_of(other, ".item-reasoning .summary")
-    sent = [r["json"] for r in tools_upstream.requests if r["method"] == "POST"]
+    sent = module_upstream.posted()
     assert sent[0]["reasoning"] == {"summary": "auto"}
     assert [t["name"] for t in sent[0]["tools"]] == ["calculator", "current_time"]
     page.context.close()

@@ -14,12 +14,6 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def module_upstream():
-    with fake.FakeUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture(scope="module")
 def server(module_upstream, tmp_path_factory):
     with serving(tmp_path_factory.mktemp("history"), module_upstream) as live:
         yield live

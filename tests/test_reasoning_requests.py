@@ -10,10 +10,6 @@ from tests.test_runner import run_turn
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 
-def posts(upstream) -> list[dict]:
-    return [r["json"] for r in upstream.requests if r["method"] == "POST"]
-
-
 async def run(user, model: str, **kwargs):
     return await run_turn(user, model=model, **kwargs)
 
@@ -23,7 +19,7 @@ async def test_reasoning_models_get_summaries_and_the_configured_effort(upstream
     upstream.enqueue(fake.text_stream("a", delay=0), fake.text_stream("b", delay=0))
     await run(user, "gpt-5-mini")
     await run(user, "llama3.2")
-    reasoning, plain = posts(upstream)
+    reasoning, plain = upstream.posted()
     assert reasoning["reasoning"] == {"effort": "low", "summary": "auto"}
     assert "reasoning" not in plain and "include" not in plain and "store" not in plain
 
@@ -40,7 +36,7 @@ async def test_without_store_encrypted_reasoning_goes_back_in_later_rounds_and_t
     )
     first = await run(user, "o4-mini", text="2+2?")
     await run(user, "o4-mini", text="thanks", conversation_id=first.started.conversation_id)
-    round_one, round_two, next_turn = posts(upstream)
+    round_one, round_two, next_turn = upstream.posted()
     assert round_one["store"] is False
     assert round_one["include"] == ["reasoning.encrypted_content"]
     for body in (round_two, next_turn):

@@ -15,12 +15,6 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def module_upstream():
-    with fake.FakeUpstream() as upstream:
-        yield upstream
-
-
-@pytest.fixture(scope="module")
 def server(module_upstream, tmp_path_factory):
     with serving(
         tmp_path_factory.mktemp("usage-live"),
