@@ -13,7 +13,6 @@ from django.utils.safestring import SafeString
 from chat.models import Message
 from chat.rendering import render_markdown, render_plain
 from chat.tool_views import LABELS, HostedView, Link, citation_sources, hosted_view
-from chat.turns.snapshot import TurnSnapshot
 from chat.upstream.errors import NEVER_RETRY_CODES
 
 STATUS_LABELS = {
@@ -195,22 +194,6 @@ def message_view(message: Message) -> MessageView:
     view.ttft_ms = _ms(message.queued_at, message.first_token_at)
     view.duration_ms = _ms(message.queued_at, message.done_at)
     return view
-
-
-def live_message_view(message_id: int, snapshot: TurnSnapshot, model: str) -> MessageView:
-    """A turn in flight: text as escaped plain text (markdown comes with the final render)."""
-    return MessageView(
-        id=message_id,
-        role="assistant",
-        status=snapshot.status,
-        status_label=STATUS_LABELS.get(snapshot.status, snapshot.status),
-        live=snapshot.status in ("queued", "streaming"),
-        items=[item_view(message_id, i, it, False) for i, it in enumerate(snapshot.items)],
-        error_code=snapshot.error_code or "",
-        error_message=snapshot.error_message or "",
-        warnings=list(snapshot.warnings),
-        model=snapshot.model or model,
-    )
 
 
 def asked_with(recorded: Any) -> list[tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 New code imports the module that does the job: chat/turns/plan.py (check and read),
 chat/turns/prior.py (history as input), chat/turns/start.py, chat/turns/save.py (checkpoints
-and the final answer), chat/turns/takeover.py (a dead runner's turn), chat/usage/rounds.py."""
+and the final answer), chat/turns/takeover.py (a dead runner's turn), chat/turns/round_usage.py."""
 
 from chat.turns.plan import (
     StartedTurn,
@@ -13,10 +13,10 @@ from chat.turns.plan import (
     resume_plan,
 )
 from chat.turns.prior import history_input
+from chat.turns.round_usage import record_round_usage
 from chat.turns.save import checkpoint_turn, finish_turn
 from chat.turns.start import start_turn
 from chat.turns.takeover import claim_turn, interrupt_turn
-from chat.usage.rounds import record_round_usage
 
 __all__ = [
     "StartedTurn",

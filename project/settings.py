@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 
 from project.env import env_bool, env_float, env_int, env_list, env_str
-from project.oidc import oidc_providers, provider_name
+from project.oidc import PROVIDER_ID, oidc_providers, provider_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(env_str("RUN_DIR", str(BASE_DIR / ".run")))
@@ -149,6 +149,7 @@ LOGOUT_REDIRECT_URL = "login"
 SOCIALACCOUNT_PROVIDERS = oidc_providers()
 OIDC_ENABLED = bool(SOCIALACCOUNT_PROVIDERS)
 OIDC_PROVIDER_NAME = provider_name()
+OIDC_PROVIDER_ID = PROVIDER_ID  # for the login button (accounts/templatetags/sso.py)
 if OIDC_ENABLED:
     INSTALLED_APPS += [
         "allauth",

@@ -6,8 +6,6 @@ from django import template
 from django.conf import settings
 from django.urls import reverse
 
-from project.oidc import PROVIDER_ID
-
 register = template.Library()
 
 
@@ -18,7 +16,7 @@ def sso_button(context: template.Context) -> dict[str, Any]:
     return {
         "enabled": True,
         "name": settings.OIDC_PROVIDER_NAME,
-        "url": reverse("openid_connect_login", kwargs={"provider_id": PROVIDER_ID}),
+        "url": reverse("openid_connect_login", kwargs={"provider_id": settings.OIDC_PROVIDER_ID}),
         "next": context.get("next", ""),
         "csrf_token": context.get("csrf_token"),
     }

@@ -9,11 +9,27 @@ from django.template.loader import render_to_string
 from django.utils.html import escape, format_html
 
 from chat.models import Message
-from chat.presenters import MessageView, dom_id, item_view, live_message_view, message_view
+from chat.presenters import STATUS_LABELS, MessageView, dom_id, item_view, message_view
 from chat.turns.snapshot import TurnSnapshot
 from chat.turns.state import Changes, TurnState
 
 PAGE = "chat/conversation.html"
+
+
+def live_message_view(message_id: int, snapshot: TurnSnapshot, model: str) -> MessageView:
+    """A turn in flight: text as escaped plain text (markdown comes with the final render)."""
+    return MessageView(
+        id=message_id,
+        role="assistant",
+        status=snapshot.status,
+        status_label=STATUS_LABELS.get(snapshot.status, snapshot.status),
+        live=snapshot.status in ("queued", "streaming"),
+        items=[item_view(message_id, i, it, False) for i, it in enumerate(snapshot.items)],
+        error_code=snapshot.error_code or "",
+        error_message=snapshot.error_message or "",
+        warnings=list(snapshot.warnings),
+        model=snapshot.model or model,
+    )
 
 
 def partial(name: str, context: dict) -> str:

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from chat import sql
 from chat.models import Conversation, Message
+from chat.turns.round_usage import record_round_usage
 from chat.turns.snapshot import TurnSnapshot
-from chat.usage.rounds import record_round_usage
 
 
 def checkpoint_turn(*, message_id: int, snapshot: TurnSnapshot, lease_owner: str) -> bool:

@@ -7,8 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Message
+from chat.turns.round_usage import record_round_usage
 from chat.turns.snapshot import TurnSnapshot
-from chat.usage.rounds import record_round_usage
 
 
 def claim_turn(*, message_id: int, lease_owner: str) -> Message | None:
