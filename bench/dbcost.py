@@ -21,7 +21,7 @@ The database is a temporary SQLite file (WAL, as project.settings configures it)
 postgres://postgres@127.0.0.1:5432/postgres, names the server; Django's psycopg pool as in
 production), dropped at the end. The cache is LocMemCache (REDIS_URL is ignored), so the rate
 limit costs what it costs without the network. --dump writes every row the run wrote, without
-ids and clock values, to compare two versions of chat/services.py.
+ids and clock values, to compare two versions of the turn services (chat/turns/).
 """
 
 import argparse
@@ -169,24 +169,26 @@ class Turns:
         return result
 
     def turn(self, conversation_id: int | None, n: int) -> None:
-        from chat import services
+        from chat.turns.plan import plan_turn
+        from chat.turns.save import checkpoint_turn, finish_turn
+        from chat.turns.start import start_turn
 
         lease = f"bench:{os.getpid()}:{n}"
         plan = self._call(
-            "plan_turn", services.plan_turn, user=self.user, conversation_id=conversation_id,
+            "plan_turn", plan_turn, user=self.user, conversation_id=conversation_id,
             text=f"bench question {n}: what is {n} + {n}?", model="bench-model",
         )  # fmt: skip
-        started = self._call("start_turn", services.start_turn, plan=plan, lease_owner=lease)
+        started = self._call("start_turn", start_turn, plan=plan, lease_owner=lease)
         message_id = started.assistant_message_id
         for snapshot in self.checkpoints:
             ok = self._call(
-                "checkpoint_turn", services.checkpoint_turn, message_id=message_id,
+                "checkpoint_turn", checkpoint_turn, message_id=message_id,
                 snapshot=snapshot, lease_owner=lease,
             )  # fmt: skip
             assert ok, "checkpoint lost the lease"
         input_chars = sum(len(str(i.get("content", ""))) for i in plan.input)
         stored = self._call(
-            "finish_turn", services.finish_turn, message_id=message_id, snapshot=self.final,
+            "finish_turn", finish_turn, message_id=message_id, snapshot=self.final,
             input_chars=input_chars,
         )  # fmt: skip
         assert stored.status == "completed" and stored.prefetched_usage

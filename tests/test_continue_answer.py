@@ -5,8 +5,8 @@ that used exactly max_output_tokens is incomplete though the server said complet
 import pytest
 
 from chat.models import Conversation, Message
-from chat.services import TurnRejected
 from chat.turns import continuation
+from chat.turns.plan import TurnRejected
 from chat.turns.state import TurnState
 from chat.turns.tokens import TokenUsage
 

@@ -4,10 +4,11 @@ supports, sent only where supported, copied onto each answer as it is asked."""
 import pytest
 from django.urls import reverse
 
-from chat import services
 from chat.conversation_settings import catalog, effective
 from chat.models import Conversation, Message
+from chat.turns.plan import plan_turn
 from chat.turns.request import round_body
+from chat.turns.start import start_turn
 from chat.turns.state import TurnState
 
 MODELS = ["small:2048:tools", "thinker:400000:reasoning+tools+background"]
@@ -71,9 +72,9 @@ def test_the_answer_records_what_it_was_asked_with(offered, user):
     conversation = Conversation.objects.create(
         owner=user, settings={"model": "thinker", "reasoning_effort": "medium"}
     )
-    plan = services.plan_turn(user=user, conversation_id=conversation.pk, text="hi", model="small")
+    plan = plan_turn(user=user, conversation_id=conversation.pk, text="hi", model="small")
     assert plan.model == "thinker"
-    started = services.start_turn(plan=plan, lease_owner="me")
+    started = start_turn(plan=plan, lease_owner="me")
     recorded = Message.objects.get(pk=started.assistant_message_id).settings
     assert recorded["model"] == "thinker" and recorded["reasoning_effort"] == "medium"
     assert recorded["hosted_tools"] == []

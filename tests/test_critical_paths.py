@@ -14,14 +14,17 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.utils import timezone
 
-from chat import services
 from chat.models import Conversation, Message, UsageRecord
 from chat.turns import endpoint
 from chat.turns import registry as registry_module
+from chat.turns.plan import plan_turn
 from chat.turns.runner import TurnRunner
+from chat.turns.save import finish_turn
 from chat.turns.snapshot import TurnSnapshot
+from chat.turns.start import start_turn
 from chat.turns.state import TokenUsage
 from chat.turns.sweeper import sweep_expired
+from chat.turns.takeover import claim_turn
 from tests import fake_upstream as fake
 from tests.relay_client import APPEND, communicator, receive_until, send
 
@@ -97,25 +100,25 @@ def remove_write_counter() -> None:
 
 
 def plan_for(user, conversation_id=None, text="go"):
-    return services.plan_turn(user=user, conversation_id=conversation_id, text=text, model="m")
+    return plan_turn(user=user, conversation_id=conversation_id, text=text, model="m")
 
 
 # --- mutant: finish_turn without @transaction.atomic (a finished answer with no usage row) ---
 
 
 def test_the_final_save_is_all_or_nothing(user):
-    started = services.start_turn(plan=plan_for(user), lease_owner="runner-1")
+    started = start_turn(plan=plan_for(user), lease_owner="runner-1")
     final = TurnSnapshot(
         status="completed", text="All done.", items=[], events=5,
         usage=TokenUsage(input_tokens=3, output_tokens=4, total_tokens=7),
     )  # fmt: skip
     with usage_ledger_refuses_inserts(), pytest.raises(Exception, match="usage ledger"):
-        services.finish_turn(message_id=started.assistant_message_id, snapshot=final)
+        finish_turn(message_id=started.assistant_message_id, snapshot=final)
     answer = Message.objects.get(pk=started.assistant_message_id)
     assert answer.status == "queued" and answer.text == ""  # not "completed" without its usage
     assert not UsageRecord.objects.exists()
     # With the ledger back, the same save goes through whole.
-    services.finish_turn(message_id=started.assistant_message_id, snapshot=final)
+    finish_turn(message_id=started.assistant_message_id, snapshot=final)
     answer.refresh_from_db()
     assert (answer.status, answer.text) == ("completed", "All done.")
     assert UsageRecord.objects.get(message=answer).total_tokens == 7
@@ -172,9 +175,9 @@ async def test_stop_cancels_a_background_response_upstream(upstream, user, setti
 
 def test_the_sweeper_leaves_turns_whose_lease_still_runs(user):
     now = timezone.now()
-    alive = services.start_turn(plan=plan_for(user), lease_owner="alive")
-    dead = services.start_turn(plan=plan_for(user), lease_owner="dead")
-    resumable = services.start_turn(plan=plan_for(user), lease_owner="alive-bg")
+    alive = start_turn(plan=plan_for(user), lease_owner="alive")
+    dead = start_turn(plan=plan_for(user), lease_owner="dead")
+    resumable = start_turn(plan=plan_for(user), lease_owner="alive-bg")
     Message.objects.filter(pk=resumable.assistant_message_id).update(
         background=True, response_id="resp_alive", status="streaming"
     )
@@ -192,19 +195,19 @@ def test_the_sweeper_leaves_turns_whose_lease_still_runs(user):
 
 
 def test_a_turn_is_taken_over_only_once_its_lease_expired(user):
-    started = services.start_turn(plan=plan_for(user), lease_owner="first")
-    other = services.start_turn(plan=plan_for(user), lease_owner="other")
+    started = start_turn(plan=plan_for(user), lease_owner="first")
+    other = start_turn(plan=plan_for(user), lease_owner="other")
     answer_id = started.assistant_message_id
-    assert services.claim_turn(message_id=answer_id, lease_owner="second") is None  # still alive
+    assert claim_turn(message_id=answer_id, lease_owner="second") is None  # still alive
     expired = timezone.now() - timedelta(seconds=1)
     Message.objects.filter(role="assistant").update(lease_expires_at=expired)
-    taken = services.claim_turn(message_id=answer_id, lease_owner="second")
+    taken = claim_turn(message_id=answer_id, lease_owner="second")
     assert taken is not None and taken.pk == answer_id and taken.lease_owner == "second"
     assert Message.objects.get(pk=other.assistant_message_id).lease_owner == "other"  # only it
     assert taken.lease_expires_at > timezone.now()  # renewed for the new owner
-    assert services.claim_turn(message_id=answer_id, lease_owner="third") is None  # once
+    assert claim_turn(message_id=answer_id, lease_owner="third") is None  # once
     Message.objects.filter(pk=answer_id).update(status="completed", lease_expires_at=expired)
-    assert services.claim_turn(message_id=answer_id, lease_owner="third") is None  # ended
+    assert claim_turn(message_id=answer_id, lease_owner="third") is None  # ended
 
 
 # --- mutant: retry looks the answer up by id without checking its conversation ---

@@ -7,10 +7,10 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from accounts.models import ReviewLog
-from chat import services
 from chat.history import review
 from chat.models import Message
 from chat.turns import endpoint
+from chat.turns.plan import plan_turn
 from chat.turns.runner import TurnRunner
 from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
@@ -26,7 +26,7 @@ CASES = [
 
 
 async def replay(user, name: str) -> int:
-    plan = await sync_to_async(services.plan_turn)(
+    plan = await sync_to_async(plan_turn)(
         user=user, conversation_id=None, text="Tell me", model="asked-model"
     )
     runner = TurnRunner(plan=plan, config=await endpoint.upstream_config(), publisher=None)

@@ -6,8 +6,8 @@ from django.test import Client
 
 from accounts.models import Membership, Role, Team
 from chat.models import Budget, Conversation, Message, UsageRecord
-from chat.services import TurnRejected
 from chat.tools import approval
+from chat.turns.plan import TurnRejected
 
 pytestmark = pytest.mark.django_db
 REQUEST = {

@@ -5,9 +5,9 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat import services
 from chat.models import Message, UsageRecord
 from chat.turns import endpoint
+from chat.turns.plan import TurnRejected, plan_turn
 from chat.turns.runner import TurnRunner
 from chat.upstream import errors
 from chat.upstream.client import close_shared_client
@@ -37,7 +37,7 @@ class Recorder:
 async def run_turn(
     user, text="hi", conversation_id=None, publisher=None, model="test-model", **kwargs
 ) -> TurnRunner:
-    plan = await sync_to_async(services.plan_turn)(
+    plan = await sync_to_async(plan_turn)(
         user=user, conversation_id=conversation_id, text=text, model=model
     )
     runner = TurnRunner(
@@ -129,9 +129,7 @@ async def test_partial_text_is_checkpointed_while_streaming(upstream, user):
 async def test_cancel_keeps_the_partial_text_and_estimates_usage(upstream, user):
     upstream.enqueue(fake.text_stream("x" * 2000, chunk=4, delay=0.01))
     recorder = Recorder()
-    plan = await sync_to_async(services.plan_turn)(
-        user=user, conversation_id=None, text="go", model="m"
-    )
+    plan = await sync_to_async(plan_turn)(user=user, conversation_id=None, text="go", model="m")
     runner = TurnRunner(plan=plan, config=await endpoint.upstream_config(), publisher=recorder)
     task = asyncio.create_task(runner.run())
     await recorder.wait_for_text(40)
@@ -180,8 +178,8 @@ async def test_a_second_turn_while_one_is_live_is_rejected(upstream, user):
     await sync_to_async(Message.objects.filter(pk=first.started.assistant_message_id).update)(
         status="streaming"
     )
-    with pytest.raises(services.TurnRejected, match="still being written"):
-        await sync_to_async(services.plan_turn)(
+    with pytest.raises(TurnRejected, match="still being written"):
+        await sync_to_async(plan_turn)(
             user=user, conversation_id=first.started.conversation_id, text="again", model="m"
         )
 
@@ -189,16 +187,16 @@ async def test_a_second_turn_while_one_is_live_is_rejected(upstream, user):
 async def test_foreign_conversation_is_rejected(upstream, user, other_user):
     upstream.enqueue(fake.jsonl_file("gpt5_moderation_stream.jsonl"))
     first = await run_turn(user)
-    with pytest.raises(services.TurnRejected, match="not found"):
-        await sync_to_async(services.plan_turn)(
+    with pytest.raises(TurnRejected, match="not found"):
+        await sync_to_async(plan_turn)(
             user=other_user, conversation_id=first.started.conversation_id, text="peek", model="m"
         )
 
 
 @pytest.mark.parametrize("text,reason", [("   ", "empty"), ("x" * 40_000, "limit")])
 def test_bad_messages_are_rejected_before_any_write(user, text, reason):
-    with pytest.raises(services.TurnRejected, match=reason):
-        services.plan_turn(user=user, conversation_id=None, text=text, model="m")
+    with pytest.raises(TurnRejected, match=reason):
+        plan_turn(user=user, conversation_id=None, text=text, model="m")
     assert not Message.objects.exists()
 
 
@@ -207,9 +205,7 @@ async def test_lease_is_renewed_while_the_upstream_is_silent(upstream, user, set
     settings.UPSTREAM_FIRST_EVENT_TIMEOUT = 3.0
     endpoint.reset()
     upstream.enqueue(fake.events([], end="stall"))
-    plan = await sync_to_async(services.plan_turn)(
-        user=user, conversation_id=None, text="wait", model="m"
-    )
+    plan = await sync_to_async(plan_turn)(user=user, conversation_id=None, text="wait", model="m")
     started = asyncio.Event()
     runner = TurnRunner(
         plan=plan, config=await endpoint.upstream_config(), on_started=lambda _: started.set()
@@ -236,9 +232,7 @@ def test_turns_per_minute_are_limited_per_person(user, other_user, settings):
     cache.clear()
     settings.CHAT_TURNS_PER_MINUTE = 2
     for _ in range(2):
-        services.plan_turn(user=user, conversation_id=None, text="hi", model="m")
-    with pytest.raises(services.TurnRejected, match="2 messages this minute"):
-        services.plan_turn(user=user, conversation_id=None, text="hi", model="m")
-    services.plan_turn(
-        user=other_user, conversation_id=None, text="hi", model="m"
-    )  # others unaffected
+        plan_turn(user=user, conversation_id=None, text="hi", model="m")
+    with pytest.raises(TurnRejected, match="2 messages this minute"):
+        plan_turn(user=user, conversation_id=None, text="hi", model="m")
+    plan_turn(user=other_user, conversation_id=None, text="hi", model="m")  # others unaffected

@@ -1,5 +1,6 @@
-"""chat/services.py's hand-written statements: the rows the ORM would write, the statements a
-turn sends, and the guarantees (one turn at a time per conversation, leases) kept."""
+"""The turn services' hand-written statements (chat/turns/plan.py, start.py, save.py,
+takeover.py): the rows the ORM would write, the statements a turn sends, and the guarantees
+(one turn at a time per conversation, leases) kept."""
 
 import threading
 import time
@@ -9,10 +10,14 @@ import pytest
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from chat import services, sql
+from chat import sql
 from chat.models import Conversation, Message, UsageRecord
+from chat.turns.plan import StartedTurn, TurnPlan, TurnRejected, plan_turn
+from chat.turns.save import checkpoint_turn, finish_turn
 from chat.turns.snapshot import TurnSnapshot
+from chat.turns.start import start_turn
 from chat.turns.state import TokenUsage
+from chat.turns.takeover import interrupt_turn
 
 ITEMS = [{"type": "message", "id": "msg_1", "parts": [{"kind": "output_text", "text": "Hi ü"}]}]
 
@@ -43,14 +48,14 @@ def statements(captured: CaptureQueriesContext) -> list[str]:
 
 
 def plan(user, conversation_id, text="What is 2 + 2?"):
-    return services.plan_turn(user=user, conversation_id=conversation_id, text=text, model="m")
+    return plan_turn(user=user, conversation_id=conversation_id, text=text, model="m")
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("existing", [True, False])
 def test_a_turn_stores_what_the_orm_reads_back(user, existing):
     conversation_id = Conversation.objects.create(owner=user).pk if existing else None
-    started = services.start_turn(plan=plan(user, conversation_id), lease_owner="me")
+    started = start_turn(plan=plan(user, conversation_id), lease_owner="me")
     conversation = Conversation.objects.get(owner=user)
     assert conversation.title == "What is 2 + 2?"
     assert started.conversation_id == conversation.pk
@@ -71,9 +76,7 @@ def test_a_turn_stores_what_the_orm_reads_back(user, existing):
     assert answer.lease_expires_at - answer.queued_at == timedelta(seconds=30)
     assert question.created_at <= answer.created_at and answer.queued_at <= answer.created_at
 
-    assert services.checkpoint_turn(
-        message_id=answer.pk, snapshot=snapshot("streaming"), lease_owner="me"
-    )
+    assert checkpoint_turn(message_id=answer.pk, snapshot=snapshot("streaming"), lease_owner="me")
     answer.refresh_from_db()
     assert (answer.status, answer.text, answer.items, answer.warnings) == (
         "streaming",
@@ -82,7 +85,7 @@ def test_a_turn_stores_what_the_orm_reads_back(user, existing):
         ["w"],
     )
 
-    stored = services.finish_turn(message_id=answer.pk, snapshot=snapshot(), input_chars=40)
+    stored = finish_turn(message_id=answer.pk, snapshot=snapshot(), input_chars=40)
     assert fields(stored) == fields(Message.objects.get(pk=answer.pk))
     assert (stored.status, stored.model, stored.lease_owner, stored.lease_expires_at) == (
         "completed",
@@ -104,11 +107,9 @@ def test_a_turn_stores_what_the_orm_reads_back(user, existing):
 
 @pytest.mark.django_db
 def test_finish_keeps_the_requested_model_and_estimates_a_stopped_stream(user):
-    started = services.start_turn(plan=plan(user, None), lease_owner="me")
+    started = start_turn(plan=plan(user, None), lease_owner="me")
     stopped = snapshot("cancelled", usage=False, model=None)
-    stored = services.finish_turn(
-        message_id=started.assistant_message_id, snapshot=stopped, input_chars=40
-    )
+    stored = finish_turn(message_id=started.assistant_message_id, snapshot=stopped, input_chars=40)
     assert stored.model == "m" and stored.status == "cancelled"
     (record,) = stored.prefetched_usage
     assert (record.model, record.estimated, record.input_tokens, record.output_tokens) == (
@@ -118,9 +119,9 @@ def test_finish_keeps_the_requested_model_and_estimates_a_stopped_stream(user):
         1,
     )
     nothing = snapshot("failed", usage=False, events=0)
-    second = services.start_turn(plan=plan(user, started.conversation_id), lease_owner="me")
+    second = start_turn(plan=plan(user, started.conversation_id), lease_owner="me")
     assert (
-        services.finish_turn(message_id=second.assistant_message_id, snapshot=nothing)
+        finish_turn(message_id=second.assistant_message_id, snapshot=nothing)
     ).prefetched_usage == []
     assert UsageRecord.objects.count() == 1
 
@@ -136,37 +137,33 @@ def test_plan_reads_the_history_and_refuses_what_it_must(user, other_user):
         {"type": "message", "role": "assistant", "content": "Hi ü"},  # from its items
         {"role": "user", "content": "What is 2 + 2?"},
     ]
-    with pytest.raises(services.TurnRejected, match="not found"):
+    with pytest.raises(TurnRejected, match="not found"):
         plan(other_user, conversation.pk)
-    with pytest.raises(services.TurnRejected, match="not found"):
+    with pytest.raises(TurnRejected, match="not found"):
         plan(user, conversation.pk + 1000)
-    services.start_turn(plan=plan(user, conversation.pk), lease_owner="me")
+    start_turn(plan=plan(user, conversation.pk), lease_owner="me")
     assert Conversation.objects.get().title == "kept"  # a title is never replaced
-    with pytest.raises(services.TurnRejected, match="still being written"):
+    with pytest.raises(TurnRejected, match="still being written"):
         plan(user, conversation.pk)
-    with pytest.raises(services.TurnRejected, match="still being written"):
-        services.start_turn(
-            plan=services.TurnPlan(user.pk, conversation.pk, "again", "m", []), lease_owner="x"
-        )
+    with pytest.raises(TurnRejected, match="still being written"):
+        start_turn(plan=TurnPlan(user.pk, conversation.pk, "again", "m", []), lease_owner="x")
     with pytest.raises(Conversation.DoesNotExist):
-        services.start_turn(
-            plan=services.TurnPlan(user.pk, conversation.pk + 1000, "x", "m", []), lease_owner="x"
-        )
+        start_turn(plan=TurnPlan(user.pk, conversation.pk + 1000, "x", "m", []), lease_owner="x")
 
 
 @pytest.mark.django_db
 def test_checkpoint_only_while_the_turn_is_ours(user):
-    started = services.start_turn(plan=plan(user, None), lease_owner="me")
+    started = start_turn(plan=plan(user, None), lease_owner="me")
     answer_id = started.assistant_message_id
-    assert not services.checkpoint_turn(
+    assert not checkpoint_turn(
         message_id=answer_id, snapshot=snapshot("streaming"), lease_owner="someone else"
     )
     assert Message.objects.get(pk=answer_id).text == ""
     # A final status in a checkpoint is stored as streaming: only finish_turn ends a turn.
-    assert services.checkpoint_turn(message_id=answer_id, snapshot=snapshot(), lease_owner="me")
+    assert checkpoint_turn(message_id=answer_id, snapshot=snapshot(), lease_owner="me")
     assert Message.objects.get(pk=answer_id).status == "streaming"
-    services.finish_turn(message_id=answer_id, snapshot=snapshot())
-    assert not services.checkpoint_turn(
+    finish_turn(message_id=answer_id, snapshot=snapshot())
+    assert not checkpoint_turn(
         message_id=answer_id, snapshot=snapshot("streaming"), lease_owner="me"
     )
     assert Message.objects.get(pk=answer_id).status == "completed"
@@ -181,33 +178,33 @@ def test_statements_a_turn_sends(user):
         turn = plan(user, conversation.pk)
     assert len(statements(captured)) == 2  # SELECT history, SELECT budgets (none: no more)
     with CaptureQueriesContext(connection) as captured:
-        started = services.start_turn(plan=turn, lease_owner="me")
+        started = start_turn(plan=turn, lease_owner="me")
     # UPDATE conversation, SELECT live, INSERT question, INSERT answer (its parent is the
     # question's new id: chat/tree.py)
     assert len(statements(captured)) == 4
     with CaptureQueriesContext(connection) as captured:
-        services.checkpoint_turn(
+        checkpoint_turn(
             message_id=started.assistant_message_id,
             snapshot=snapshot("streaming"),
             lease_owner="me",
         )
     assert len(statements(captured)) == 1
     with CaptureQueriesContext(connection) as captured:
-        services.finish_turn(message_id=started.assistant_message_id, snapshot=snapshot())
+        finish_turn(message_id=started.assistant_message_id, snapshot=snapshot())
     # UPDATE answer, SELECT, UPDATE conversation; the ledger: SELECT names, SELECT prices, INSERT
     assert len(statements(captured)) == 6
     with CaptureQueriesContext(connection) as captured:
-        services.start_turn(plan=plan(user, None), lease_owner="me")
+        start_turn(plan=plan(user, None), lease_owner="me")
     assert len(statements(captured)) == 4  # SELECT budgets, INSERT conversation, 2 INSERTs
 
 
 @pytest.mark.django_db
 def test_inserts_without_returning_rows_fall_back_to_save(user, monkeypatch):
     monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
-    started = services.start_turn(plan=plan(user, None), lease_owner="me")
+    started = start_turn(plan=plan(user, None), lease_owner="me")
     question, answer = Message.objects.all()
     assert (question.pk, answer.pk) == (started.user_message_id, started.assistant_message_id)
-    stored = services.finish_turn(message_id=answer.pk, snapshot=snapshot())
+    stored = finish_turn(message_id=answer.pk, snapshot=snapshot())
     assert stored.prefetched_usage[0].pk == UsageRecord.objects.get().pk
 
 
@@ -235,7 +232,7 @@ def test_two_turns_started_at_once_in_a_conversation_only_one_wins(user, monkeyp
             first_claimed.wait(5)
         began = time.monotonic()
         try:
-            outcome[name] = services.start_turn(plan=turn, lease_owner=name)
+            outcome[name] = start_turn(plan=turn, lease_owner=name)
         except Exception as exc:
             outcome[name] = exc
         finally:
@@ -247,8 +244,8 @@ def test_two_turns_started_at_once_in_a_conversation_only_one_wins(user, monkeyp
         thread.start()
     for thread in threads:
         thread.join(10)
-    assert isinstance(outcome["first"], services.StartedTurn)
-    assert isinstance(outcome["second"], services.TurnRejected), outcome["second"]
+    assert isinstance(outcome["first"], StartedTurn)
+    assert isinstance(outcome["second"], TurnRejected), outcome["second"]
     assert outcome["second waited"] > 0.3
     assert Message.objects.filter(status="queued").count() == 1
 
@@ -263,12 +260,10 @@ def test_sweeper_ends_an_expired_turn_as_interrupted_with_its_checkpoint(user):
 
     from chat.turns.sweeper import sweep_expired
 
-    started = services.start_turn(plan=plan(user, None), lease_owner="dead-process")
+    started = start_turn(plan=plan(user, None), lease_owner="dead-process")
     answer_id = started.assistant_message_id
     partial = snapshot(status="streaming", usage=False, events=1, first_event_at=timezone.now())
-    assert services.checkpoint_turn(
-        message_id=answer_id, snapshot=partial, lease_owner="dead-process"
-    )
+    assert checkpoint_turn(message_id=answer_id, snapshot=partial, lease_owner="dead-process")
     assert sweep_expired() == ([], [])  # the lease still runs: nothing to do
     Message.objects.filter(pk=answer_id).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -279,4 +274,4 @@ def test_sweeper_ends_an_expired_turn_as_interrupted_with_its_checkpoint(user):
     assert (stored.status, stored.text, stored.lease_owner) == ("interrupted", "Hi ü", "")
     (usage,) = UsageRecord.objects.filter(message_id=answer_id)
     assert usage.estimated and usage.output_tokens > 0
-    assert services.interrupt_turn(message_id=answer_id) is None  # already ended: left alone
+    assert interrupt_turn(message_id=answer_id) is None  # already ended: left alone

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat import services
 from chat.turns import endpoint
+from chat.turns.plan import plan_turn
 from chat.turns.runner import TurnRunner
 from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
@@ -26,7 +26,7 @@ class Recorder:
 
 async def test_a_mid_stream_snapshot_is_covered_by_its_seq(upstream, user):
     upstream.enqueue(fake.text_stream("abcd" * 100, chunk=4, delay=0.005))
-    plan = await sync_to_async(services.plan_turn)(user=user, conversation_id=None, text="hi",
+    plan = await sync_to_async(plan_turn)(user=user, conversation_id=None, text="hi",
                                                    model="test-model")  # fmt: skip
     recorder = Recorder()
     # A long window: after the leading-edge frame, every delta waits for the clock.

@@ -10,14 +10,17 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from chat import services
 from chat.models import Message
 from chat.turns import endpoint
 from chat.turns.items import Item
+from chat.turns.plan import plan_turn, resume_plan
 from chat.turns.resume import Resume
 from chat.turns.runner import TurnRunner
+from chat.turns.save import checkpoint_turn
 from chat.turns.snapshot import snapshot_of
+from chat.turns.start import start_turn
 from chat.turns.state import TurnState
+from chat.turns.takeover import interrupt_turn
 from chat.upstream.client import close_shared_client
 from chat.upstream.events import parse_event
 from tests import fake_upstream as fake
@@ -182,9 +185,7 @@ async def test_stop_in_round_two_keeps_round_one_and_bills_both(upstream, user):
         fake.text_stream("word " * 400, chunk=5, delay=0.01),
     )
     recorder = Recorder()
-    plan = await sync_to_async(services.plan_turn)(
-        user=user, conversation_id=None, text="go", model="m"
-    )
+    plan = await sync_to_async(plan_turn)(user=user, conversation_id=None, text="go", model="m")
     runner = TurnRunner(plan=plan, config=await endpoint.upstream_config(), publisher=recorder)
     task = asyncio.create_task(runner.run())
     await recorder.wait_for_text(20)
@@ -206,9 +207,7 @@ async def test_stop_in_round_two_keeps_round_one_and_bills_both(upstream, user):
 async def test_stop_while_the_tools_run_asks_for_no_second_round(upstream, user, settings):
     settings.CHAT_TOOL_TIMEOUT = 30.0
     upstream.enqueue(tool_call_stream([("hang", {})]))
-    plan = await sync_to_async(services.plan_turn)(
-        user=user, conversation_id=None, text="go", model="m"
-    )
+    plan = await sync_to_async(plan_turn)(user=user, conversation_id=None, text="go", model="m")
     recorder = Recorder()
     runner = TurnRunner(plan=plan, config=await endpoint.upstream_config(), publisher=recorder)
     task = asyncio.create_task(runner.run())
@@ -236,7 +235,7 @@ async def test_a_background_turn_resumes_in_round_two(upstream, user, settings):
         response_id=message.response_id, last_seq=message.last_seq, items=message.items,
         model=message.model, first_event_at=None, first_token_at=None, rounds=message.rounds,
     )  # fmt: skip
-    resumed_plan = await sync_to_async(services.resume_plan)(message=message)
+    resumed_plan = await sync_to_async(resume_plan)(message=message)
     assert resumed_plan.input == [{"role": "user", "content": "6*7?"}]
     runner = TurnRunner(plan=resumed_plan, config=await endpoint.upstream_config(), resume=resume)
     await runner.run()
@@ -270,8 +269,8 @@ async def test_no_write_and_no_frame_per_delta_in_a_tool_round(upstream, user, s
 
 def mid_round_two(user, lease_owner: str):
     """A turn saved by its last checkpoint in the middle of round 2."""
-    plan = services.plan_turn(user=user, conversation_id=None, text="6*7?", model="m")
-    started = services.start_turn(plan=plan, lease_owner=lease_owner)
+    plan = plan_turn(user=user, conversation_id=None, text="6*7?", model="m")
+    started = start_turn(plan=plan, lease_owner=lease_owner)
     state = TurnState()
     for event in _tool_events([("calculator", {"expression": "6*7"})], "", (20, 5)):
         state.apply(parse_event(orjson.dumps(event)))
@@ -281,7 +280,7 @@ def mid_round_two(user, lease_owner: str):
     round_two = text_round("resp_bg_r2", "The answer is 42.")
     for event in round_two[:3]:  # created, item added, the text delta: seq 0 to 2
         state.apply(parse_event(orjson.dumps(event)))
-    services.checkpoint_turn(
+    checkpoint_turn(
         message_id=started.assistant_message_id,
         snapshot=snapshot_of(state, first_event_at=timezone.now()),
         lease_owner=lease_owner,
@@ -294,7 +293,7 @@ def test_an_interrupted_tool_turn_bills_each_round(user):
     Message.objects.filter(pk=started.assistant_message_id).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    message = services.interrupt_turn(message_id=started.assistant_message_id)
+    message = interrupt_turn(message_id=started.assistant_message_id)
     assert message.status == "interrupted" and message.text == "The answer is 42."
     rows = {r.response_id: r for r in message.usage_records.all()}
     first = rows[message.rounds[0]["response_id"]]

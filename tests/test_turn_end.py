@@ -7,10 +7,12 @@ import random
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat import services
 from chat.models import Message, UsageRecord
 from chat.turns import endpoint
+from chat.turns.plan import plan_turn
 from chat.turns.runner import TurnRunner
+from chat.turns.save import finish_turn
+from chat.turns.start import start_turn
 from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
 
@@ -30,7 +32,7 @@ class Frames:
 
 
 async def started_runner(user, conversation_id=None) -> tuple[TurnRunner, asyncio.Task, Frames]:
-    plan = await sync_to_async(services.plan_turn)(
+    plan = await sync_to_async(plan_turn)(
         user=user, conversation_id=conversation_id, text="go", model="m"
     )
     frames = Frames()
@@ -139,9 +141,7 @@ async def test_cancelling_the_task_during_the_final_save_still_saves(upstream, u
 
 
 async def test_stop_before_the_runner_began_sends_no_request(upstream, user):
-    plan = await sync_to_async(services.plan_turn)(
-        user=user, conversation_id=None, text="go", model="m"
-    )
+    plan = await sync_to_async(plan_turn)(user=user, conversation_id=None, text="go", model="m")
     runner = TurnRunner(plan=plan, config=await endpoint.upstream_config())
     assert runner.cancel()
     snapshot = await asyncio.wait_for(runner.run(), 10)
@@ -155,14 +155,14 @@ async def test_stop_before_the_runner_began_sends_no_request(upstream, user):
 def test_a_second_finish_changes_nothing_and_adds_no_usage(user):
     from chat.turns.snapshot import TurnSnapshot
 
-    plan = services.plan_turn(user=user, conversation_id=None, text="q", model="m")
-    started = services.start_turn(plan=plan, lease_owner="runner-a")
+    plan = plan_turn(user=user, conversation_id=None, text="q", model="m")
+    started = start_turn(plan=plan, lease_owner="runner-a")
     done = TurnSnapshot(status="completed", text="all of it", items=[], events=3)
-    first = services.finish_turn(
+    first = finish_turn(
         message_id=started.assistant_message_id, snapshot=done, lease_owner="runner-a"
     )
     later = TurnSnapshot(status="cancelled", text="all", items=[], events=2)
-    again = services.finish_turn(
+    again = finish_turn(
         message_id=started.assistant_message_id, snapshot=later, lease_owner="runner-a"
     )
     assert first.status == again.status == "completed" and again.text == "all of it"
@@ -173,10 +173,10 @@ def test_a_second_finish_changes_nothing_and_adds_no_usage(user):
 def test_a_runner_that_lost_its_lease_cannot_end_the_turn(user):
     from chat.turns.snapshot import TurnSnapshot
 
-    plan = services.plan_turn(user=user, conversation_id=None, text="q", model="m")
-    started = services.start_turn(plan=plan, lease_owner="runner-b")  # b holds the lease
+    plan = plan_turn(user=user, conversation_id=None, text="q", model="m")
+    started = start_turn(plan=plan, lease_owner="runner-b")  # b holds the lease
     stale = TurnSnapshot(status="cancelled", text="old", items=[], events=1)
-    kept = services.finish_turn(
+    kept = finish_turn(
         message_id=started.assistant_message_id, snapshot=stale, lease_owner="runner-a"
     )
     assert kept.status == "queued" and kept.text == ""

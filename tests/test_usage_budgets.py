@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import Membership, Team
-from chat import services
 from chat.models import Budget, Conversation, UsageRecord
+from chat.turns.plan import TurnRejected, plan_turn
 from chat.usage import budgets
 from tests import fake_upstream as fake
 
@@ -25,7 +25,7 @@ def spend(user, tokens: int, cost: str = "0", team=None, when=None) -> None:
 
 
 def plan(user, conversation_id=None):
-    return services.plan_turn(user=user, conversation_id=conversation_id, text="hi", model="m")
+    return plan_turn(user=user, conversation_id=conversation_id, text="hi", model="m")
 
 
 def ask(*args: str) -> tuple[int, str]:
@@ -72,7 +72,7 @@ def test_own_budget_replaces_the_default_and_last_month_does_not_count(user, oth
     spend(user, 1)
     assert "80 %" in plan(user).budget_warning
     spend(user, 20)
-    with pytest.raises(services.TurnRejected, match="Monthly budget reached: 100 of 100 tokens"):
+    with pytest.raises(TurnRejected, match="Monthly budget reached: 100 of 100 tokens"):
         plan(user)
 
 
@@ -87,7 +87,7 @@ def test_a_team_budget_counts_the_whole_team_in_its_conversations(user, other_us
     assert "90 %" in plan(user).budget_warning
     mine = Conversation.objects.create(owner=user)
     spend(user, 10, cost="0.10", team=team)
-    with pytest.raises(services.TurnRejected, match="of team Ops's budget"):
+    with pytest.raises(TurnRejected, match="of team Ops's budget"):
         plan(user, mine.pk)
     # A person outside the team, in a conversation not charged to it, is not held back.
     outsider = type(user).objects.create_user(username="carol", password="pw-carol-123")
