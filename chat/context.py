@@ -45,9 +45,7 @@ def estimate(value: Any) -> int:
     return ITEM_OVERHEAD + estimate(json.dumps(value, ensure_ascii=False, default=str))
 
 
-def fit(
-    items: list[dict[str, Any]], *, window: int, answer_room: int, fixed: int = 0
-) -> Fitted:
+def fit(items: list[dict[str, Any]], *, window: int, answer_room: int, fixed: int = 0) -> Fitted:
     """`items` (history, then the new message last) cut to the window: whole turns from the
     oldest on. `fixed` counts what goes with every request (instructions, tool schemas)."""
     budget = window - (answer_room or min(DEFAULT_ANSWER_ROOM, window // 4)) - fixed

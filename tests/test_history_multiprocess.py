@@ -6,7 +6,7 @@ import pytest
 from tests.relay_client import TabText
 from tests.test_multiprocess import (  # noqa: F401  (fixtures)
     Browser,
-    database,
+    database,  # noqa: F811
     frames_until,
     pair,
     services_up,
@@ -26,7 +26,7 @@ async def post(browser: Browser, server, path: str, data: dict) -> int:
 
 async def test_rename_and_delete_on_one_process_reach_a_tab_on_the_other(
     tmp_path,
-    database,
+    database,  # noqa: F811
     upstream,  # noqa: F811
 ):
     one, two = pair(tmp_path, database, upstream)
