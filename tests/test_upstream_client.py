@@ -286,7 +286,7 @@ async def test_cancelling_closes_the_connection_at_once(server):
     await close_shared_client()
 
 
-# --- the read path: straight from aiohttp, one watchdog per stream, httpx as the fallback ---
+# --- the read path: one watchdog per stream; on httpx, straight from aiohttp, httpx as the fallback ---
 
 DELTA_FRAMES = [
     {"type": "response.created", "sequence_number": 0, "response": {"id": "r1"}},
@@ -296,7 +296,9 @@ DELTA_FRAMES = [
 
 
 async def test_chunks_come_straight_from_aiohttp(server, monkeypatch):
+    """On the httpx path (a client passed in, or a proxy configured: see test_upstream_bare)."""
     from chat.upstream import body
+    from chat.upstream.client import shared_client
 
     readers = []
     original = body._aiohttp_reader
@@ -304,7 +306,13 @@ async def test_chunks_come_straight_from_aiohttp(server, monkeypatch):
         body, "_aiohttp_reader", lambda r: readers.append(original(r)) or readers[-1]
     )
     server.enqueue(fake.jsonl_file("gpt5_moderation_stream.jsonl"))
-    state = await collect(config(server))
+    cfg = config(server)
+    state = TurnState()
+    try:
+        async for event in stream_response(BODY, config=cfg, client=shared_client(cfg)):
+            state.apply(event)
+    finally:
+        await close_shared_client()
     assert state.text == "Paris."
     # None would mean httpx or httpx-aiohttp renamed what body.py reaches for: the slow path.
     assert readers and readers[0] is not None

@@ -1,8 +1,10 @@
-"""Streaming `POST /responses` over one shared httpx client (responses-protocol.md §1, §5, §8).
+"""Streaming `POST /responses` and its resume (responses-protocol.md §1, §5, §8).
 
-httpx keeps its API while the aiohttp transport does the reading (measured here at about half
-the CPU per event of httpx's own transport). One client per event loop, so one per server
-process; its pool is sized for hundreds of concurrent streams.
+Streams are read by the bare reader (bare.py: an httptools protocol and a keep-alive pool per
+event loop), about 7 µs of CPU per upstream delta where httpx over aiohttp cost 31-36 µs
+(issue 12). httpx stays the client everything else uses (cancel, health, titles' callers):
+one shared client per event loop, with the aiohttp transport; a stream goes through it too
+when the caller passes its own client or the environment names a proxy for the host.
 
 The read path is the per-event hot path of the whole relay (`python -m bench.parts`): raw
 chunks (body.py), SSE framing in bulk on bytes (sse.py), a fast path for plain events
@@ -10,10 +12,8 @@ chunks (body.py), SSE framing in bulk on bytes (sse.py), a fast path for plain e
 """
 
 import asyncio
-import email.utils
 import logging
 import random
-import time
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,11 +24,15 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
-from chat.upstream import errors
+from chat.upstream import bare, errors
+from chat.upstream.answers import MAX_ERROR_BODY, http_error
+from chat.upstream.bare import WireResponse
 from chat.upstream.body import Body, NotAnEventStream, StreamExpired
 from chat.upstream.errors import UpstreamError
 from chat.upstream.events import TERMINAL_TYPES, StreamEvent, parse_event
+from chat.upstream.pool import close_pool
 from chat.upstream.sse import SSEFramer
+from chat.upstream.wire import WireError
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +100,10 @@ def shared_client(config: UpstreamConfig) -> httpx.AsyncClient:
 
 
 async def close_shared_client() -> None:
-    client = _clients.pop(asyncio.get_running_loop(), None)
+    """Close this loop's httpx client and the bare reader's idle connections."""
+    loop = asyncio.get_running_loop()
+    close_pool(loop)
+    client = _clients.pop(loop, None)
     if client is not None:
         await client.aclose()
 
@@ -153,14 +160,21 @@ async def _stream_with_retries(
     config: UpstreamConfig,
     client: httpx.AsyncClient | None,
 ) -> AsyncIterator[StreamEvent]:
-    client = client or shared_client(config)
+    # httpx when the caller chose a client (tests' mock transports) or a proxy is configured.
+    use_bare = client is None and not bare.uses_proxy(url)
+    if not use_bare:
+        client = client or shared_client(config)
     loop = asyncio.get_running_loop()
     attempt = 0
     while True:
         seen_event = False
         first_deadline = loop.time() + config.first_event_timeout
         try:
-            response = await _open(client, method, url, content, config, first_deadline)
+            response: httpx.Response | WireResponse
+            if client is None:
+                response = await _open_bare(method, url, content, config, first_deadline)
+            else:
+                response = await _open(client, method, url, content, config, first_deadline)
             events = _read_events(response, config, first_deadline)
             try:
                 async for event in events:
@@ -180,6 +194,24 @@ async def _stream_with_retries(
             attempt += 1
             log.info("upstream %s; retry %d in %.2fs", err, attempt, delay)
             await asyncio.sleep(delay)
+
+
+async def _open_bare(
+    method: str, url: str, content: bytes | None, config: UpstreamConfig, first_deadline: float
+) -> WireResponse:
+    headers = config.headers()
+    if content is not None:
+        headers["Content-Type"] = "application/json"
+    return await bare.open_stream(
+        method,
+        url,
+        content,
+        headers,
+        connect_timeout=config.connect_timeout,
+        max_connections=config.max_connections,
+        api_key=config.api_key,
+        deadline=first_deadline,
+    )
 
 
 async def _open(
@@ -230,12 +262,16 @@ async def _send(
 
 
 async def _read_events(
-    response: httpx.Response, config: UpstreamConfig, first_deadline: float
+    response: httpx.Response | WireResponse, config: UpstreamConfig, first_deadline: float
 ) -> AsyncIterator[StreamEvent]:
     """Yield parsed events; the deadlines bound only the reads, never our caller's work."""
     loop = asyncio.get_running_loop()
+    body: Body | bare.WireBody
     try:
-        body = Body(response, loop, first_deadline, config.idle_timeout)
+        if isinstance(response, WireResponse):
+            body = response.body(loop, first_deadline, config.idle_timeout)
+        else:
+            body = Body(response, loop, first_deadline, config.idle_timeout)
     except NotAnEventStream as exc:
         raise UpstreamError(
             errors.PROTOCOL,
@@ -251,7 +287,7 @@ async def _read_events(
             except StreamExpired:
                 kind = watchdog.kind
                 raise UpstreamError(kind, _timeout_message(kind, config)) from None
-            except (aiohttp.ClientError, httpx.HTTPError) as exc:
+            except (WireError, aiohttp.ClientError, httpx.HTTPError) as exc:
                 log.warning("upstream stream broke: %s", errors.redact(_describe(exc)))
                 raise UpstreamError(
                     errors.STREAM_CUT, "The connection to the model server broke."
@@ -295,45 +331,17 @@ def _timeout_message(kind: str, config: UpstreamConfig) -> str:
     return f"The model server stopped sending for {config.idle_timeout:g} s."
 
 
-MAX_ERROR_BODY = 65_536  # bytes of a non-200 answer we read (for its code, and the logs)
-
-
 async def _http_error(
     response: httpx.Response, deadline: float, config: UpstreamConfig
 ) -> UpstreamError:
-    """Read the JSON error envelope `{"error": {...}}` of a non-200 answer (§8.2): its code
-    picks our words for the person (errors.describe); its text goes to the logs, redacted."""
+    """The error a non-200 httpx answer stands for (answers.http_error)."""
     try:
         async with asyncio.timeout_at(max(deadline, asyncio.get_running_loop().time() + 5)):
             raw = await _read_some(response, MAX_ERROR_BODY)
     except (TimeoutError, httpx.HTTPError):
         raw = b""
-    code, message = None, None
-    try:
-        payload = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        payload = None
-    if isinstance(payload, dict):
-        error = payload.get("error", payload)
-        if isinstance(error, dict):
-            code = error.get("code") or error.get("type")
-            if error.get("type") == "exceed_context_size_error":  # llama.cpp's code is 400
-                code = "context_length_exceeded"
-            message = error.get("message")
-        elif isinstance(error, str):
-            message = error
-    if not message:
-        message = raw[:300].decode("utf-8", "replace").strip() or response.reason_phrase or "error"
-    code = errors.safe_code(code)
-    detail = errors.redact(str(message)[:1000], [config.api_key])
-    log.warning("upstream HTTP %s %s: %s", response.status_code, code or "-", detail)
-    return UpstreamError(
-        errors.HTTP,
-        errors.describe(response.status_code, code),
-        status=response.status_code,
-        code=code,
-        retry_after=_retry_after(response.headers),
-    )
+    reason = response.reason_phrase
+    return http_error(response.status_code, reason, response.headers, raw, config.api_key)
 
 
 async def _read_some(response: httpx.Response, limit: int) -> bytes:
@@ -345,27 +353,6 @@ async def _read_some(response: httpx.Response, limit: int) -> bytes:
         if size >= limit:
             break
     return b"".join(chunks)[:limit]
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """`retry-after-ms`, then `retry-after` in seconds or as an HTTP date."""
-    if ms := headers.get("retry-after-ms"):
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _backoff(attempt: int) -> float:
