@@ -161,21 +161,34 @@ class Wire(asyncio.Protocol):
             self._fail(BadResponse("unexpected bytes from the server"))
             return
         if not self._in_body:
-            self._head_size += len(data)  # counts some body bytes too: a bound, not a size
-            if self._head_size > MAX_HEAD:
-                self._fail(HeadTooLarge(f"response head over {MAX_HEAD} bytes"))
-                return
+            room = MAX_HEAD - self._head_size
+            if len(data) > room:
+                # Parse at most MAX_HEAD bytes before the head must be complete; the rest of
+                # this read (body bytes sent with the head, say) only once it is.
+                self._head_size = MAX_HEAD
+                if not self._feed(data[:room]):
+                    return
+                if not self._in_body:
+                    self._fail(HeadTooLarge(f"response head over {MAX_HEAD} bytes"))
+                    return
+                data = data[room:]
+            else:
+                self._head_size += len(data)
+        if self._feed(data) and (self._chunks or self._complete):
+            self._wake()
+
+    def _feed(self, data: bytes) -> bool:
+        """Parse; False (and the connection failed) when the bytes are not HTTP we accept."""
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(BadResponse("the server switched protocols"))
-            return
+            return False
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             self._fail(cause if isinstance(cause, WireError) else BadResponse(str(exc)[:200]))
-            return
-        if self._chunks or self._complete:
-            self._wake()
+            return False
+        return True
 
     def eof_received(self) -> bool:
         self._eof = True
