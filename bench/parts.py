@@ -5,8 +5,11 @@ python -m bench.parts [--streams 100] [--loop asyncio|uvloop]
 Runs N concurrent answers (200 deltas at 50/s each, as in `make bench`) in this process,
 through increasing slices of the app's own code, and prints this process's CPU per delta:
 
-  http     the request and the raw body chunks as the client reads them (chat.upstream.body):
-           httpx + aiohttp alone, no SSE framing or event parsing: the floor under `read`
+  http     the request and the raw body chunks over httpx + aiohttp (chat.upstream.body), the
+           transport streams used before issue 12: no SSE framing or event parsing
+  wire     the same over the bare reader (chat.upstream.bare: httptools protocol + pool),
+           the transport streams use now: the floor under `read`
+  read-httpx  stream_response on the httpx path (a client passed in): the old `read`
   read     chat.upstream.client.stream_response: HTTP, SSE framing, event parsing, timeouts
   apply    + TurnState.apply for every event
   render   + every ~30 ms: take_changes() and frames.delta_frame() (what a frame costs to build)
@@ -39,7 +42,7 @@ def _cpu() -> float:
 
 
 async def http_only(config, body: dict) -> int:
-    """The transport alone: the client's request, then its raw chunks (deltas counted)."""
+    """The httpx transport alone: the client's request, then its raw chunks (deltas counted)."""
     import orjson
 
     from chat.upstream.body import Body
@@ -50,24 +53,49 @@ async def http_only(config, body: dict) -> int:
     url, content = f"{config.base_url}/responses", orjson.dumps({**body, "stream": True})
     response = await _open(shared_client(config), "POST", url, content, config, deadline)
     reader = Body(response, loop, deadline, config.idle_timeout)
-    n = 0
     try:
-        while chunk := await reader.read():
-            n += chunk.count(b"event: response.output_text.delta\n")
+        return await _count(reader.read)
     finally:
         await reader.aclose()
         await response.aclose()
+
+
+async def wire_only(config, body: dict) -> int:
+    """The bare reader alone: the same request, then its raw chunks (deltas counted)."""
+    import orjson
+
+    from chat.upstream.client import _open_bare
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.first_event_timeout
+    url, content = f"{config.base_url}/responses", orjson.dumps({**body, "stream": True})
+    response = await _open_bare("POST", url, content, config, deadline)
+    reader = response.body(loop, deadline, config.idle_timeout)
+    try:
+        return await _count(reader.read)
+    finally:
+        await reader.aclose()
+        await response.aclose()
+
+
+async def _count(read) -> int:
+    n = 0
+    while chunk := await read():
+        n += chunk.count(b"event: response.output_text.delta\n")
     return n
 
 
 async def one(level: str, config, key: str, flush: float) -> int:
     from chat.turns import frames
     from chat.turns.state import TurnState
-    from chat.upstream.client import stream_response
+    from chat.upstream.client import shared_client, stream_response
 
     body = {"model": "fake-model", "input": [{"role": "user", "content": key}]}
     if level == "http":
         return await http_only(config, body)
+    if level == "wire":
+        return await wire_only(config, body)
+    client = shared_client(config) if level == "read-httpx" else None
     state = TurnState()
     if level in ("timers", "tick"):
         return await coalesced(level, config, body, state, flush)
@@ -75,9 +103,9 @@ async def one(level: str, config, key: str, flush: float) -> int:
     last = 0.0
     n = 0
     rendered = 0
-    async for event in stream_response(body, config=config):
+    async for event in stream_response(body, config=config, client=client):
         n += event.type == "response.output_text.delta"
-        if level == "read":
+        if level in ("read", "read-httpx"):
             continue
         state.apply(event)
         if level == "render" and loop.time() - last >= flush:
@@ -135,7 +163,7 @@ async def run(level: str, streams: int, fake_url: str, ramp: float) -> tuple[flo
         await asyncio.sleep(i * ramp / streams)
         return await one(level, config, f"parts {level} {i} {time.time()}", 0.03)
 
-    await one("read", config, "parts warm-up", 0.03)
+    await one(level, config, "parts warm-up", 0.03)  # the path measured, connected once
     cpu0, t0 = _cpu(), time.monotonic()
     counts = await asyncio.gather(*(later(i) for i in range(streams)))
     cpu, wall = _cpu() - cpu0, time.monotonic() - t0
@@ -165,9 +193,11 @@ def main() -> None:
 
             runner = uvloop.run
         print(f"{args.streams} streams, 200 deltas at 50/s each, {args.loop} loop")
-        for level in ("http", "read", "apply", "render", "timers", "tick", "timers", "tick"):
+        # Old transport beside the new one, in the same run (issue 12: machines differ ~2x).
+        levels = ("http", "wire", "read-httpx", "read", "apply", "render", "timers", "tick")
+        for level in levels:
             cpu, deltas, wall = runner(run(level, args.streams, fake.url, 4.0))
-            print(f"  {level:<7} {cpu / deltas * 1e6:6.1f} µs CPU per delta "
+            print(f"  {level:<10} {cpu / deltas * 1e6:6.1f} µs CPU per delta "
                   f"({cpu / wall:.2f} cores, {deltas} deltas)")  # fmt: skip
     finally:
         fake.close()

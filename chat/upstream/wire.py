@@ -13,6 +13,7 @@ TCP pushes back on the server); everything else is the caller's (MAX_FEED, MAX_E
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import httptools
 
@@ -42,7 +43,7 @@ class Wire(asyncio.Protocol):
     __slots__ = (
         "key", "transport", "status", "reason", "headers", "idle_since", "on_lost",
         "_loop", "_parser", "_sent", "_head_size", "_in_body", "_chunks", "_size", "_waiter",
-        "_error", "_expired", "_complete", "_eof", "_paused", "_informational",
+        "_error", "_expired", "_complete", "_keep_alive", "_eof", "_paused", "_informational",
     )  # fmt: skip
 
     def __init__(self, loop: asyncio.AbstractEventLoop, key: tuple[str, str, int]) -> None:
@@ -68,6 +69,7 @@ class Wire(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._expired: BaseException | None = None
         self._complete = False
+        self._keep_alive = False  # asked at the answer's end: llhttp forgets it right after
         self._eof = False
         self._paused = False
         self._informational = False
@@ -86,7 +88,7 @@ class Wire(asyncio.Protocol):
             and self.alive
             and self._error is None
             and not self._chunks
-            and self._parser.should_keep_alive()
+            and self._keep_alive
         )
 
     @property
@@ -151,8 +153,8 @@ class Wire(asyncio.Protocol):
     # -- asyncio.Protocol --
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if not self._sent or self._complete:
@@ -244,6 +246,7 @@ class Wire(asyncio.Protocol):
             self._informational = False
             return
         self._complete = True
+        self._keep_alive = self._parser.should_keep_alive()
 
     # -- helpers --
 
