@@ -3,7 +3,8 @@
 Only the streaming path comes here (`POST /responses`, `GET /responses/{id}?stream=true`);
 everything else, and every call that passes its own httpx client, stays on httpx. So does a
 stream to a host that HTTPS_PROXY / HTTP_PROXY / ALL_PROXY send through a proxy (NO_PROXY
-honoured): the bare reader speaks no proxy protocol, httpx does (`uses_proxy`).
+honoured, `uses_proxy`): the bare reader speaks no proxy protocol; with a proxy configured
+the shared httpx client is httpx's own transport, which applies it (client.shared_client).
 
 `open_stream` raises the same UpstreamError kinds the httpx path raises (CONNECT,
 CONNECT_TIMEOUT, FIRST_EVENT_TIMEOUT, HTTP with our words); `WireBody` is body.Body's twin
@@ -30,6 +31,11 @@ from chat.upstream.wire import HeadTooLarge, Wire, WireError
 log = logging.getLogger("chat.upstream.client")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def proxy_configured() -> bool:
+    proxies = urllib.request.getproxies_environment()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 def uses_proxy(url: str) -> bool:

@@ -86,7 +86,11 @@ class UpstreamConfig:
 
 
 def shared_client(config: UpstreamConfig) -> httpx.AsyncClient:
-    """The process's client for the running loop (tests run one loop per test)."""
+    """The process's client for the running loop (tests run one loop per test).
+
+    With a proxy in the environment, httpx's own transport: given a transport of ours httpx
+    ignores the proxy variables, and aiohttp is told none (before issue 12 a configured
+    proxy was silently bypassed); httpx's applies them per URL, NO_PROXY included."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
@@ -94,7 +98,10 @@ def shared_client(config: UpstreamConfig) -> httpx.AsyncClient:
             max_connections=config.max_connections,
             max_keepalive_connections=min(config.max_connections, 100),
         )
-        client = httpx.AsyncClient(transport=AiohttpTransport(limits=limits), limits=limits)
+        if bare.proxy_configured():
+            client = httpx.AsyncClient(limits=limits)
+        else:
+            client = httpx.AsyncClient(transport=AiohttpTransport(limits=limits), limits=limits)
         _clients[loop] = client
     return client
 
