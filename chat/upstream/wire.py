@@ -120,10 +120,10 @@ class Wire(asyncio.Protocol):
         while True:
             if self._expired is not None:
                 raise self._expired
-            if self._chunks:
-                chunks = self._chunks
+            chunks = self._chunks
+            if chunks:
                 data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._chunks = []
+                chunks.clear()
                 self._size = 0
                 if self._paused:
                     self._paused = False
@@ -139,7 +139,12 @@ class Wire(asyncio.Protocol):
                     self._complete = True  # the end of a body without a length
                     return b""
                 raise WireError("the server closed the connection before the body's end")
-            await self._wait()
+            # _wait() inlined: this is once per upstream delta.
+            waiter = self._waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
 
     def expire(self, exc: BaseException) -> None:
         """Fail the pending or next read with `exc` (the stream's watchdog, body.py)."""
@@ -157,6 +162,21 @@ class Wire(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self._in_body and not self._complete:
+            # The hot path, once per upstream delta: parse, then wake the reader if the bytes
+            # held body (a read may hold only chunk framing).
+            try:
+                self._parser.feed_data(data)
+            except (httptools.HttpParserUpgrade, httptools.HttpParserError) as exc:
+                self._parse_failed(exc)
+                return
+            waiter = self._waiter
+            if waiter is not None and (self._chunks or self._complete) and not waiter.done():
+                waiter.set_result(None)
+            return
+        self._data_before_body(data)
+
+    def _data_before_body(self, data: bytes) -> None:
         if not self._sent or self._complete:
             # Bytes nobody asked for (on an idle connection, or after the answer's end):
             # this connection's framing can no longer be trusted.
@@ -183,14 +203,17 @@ class Wire(asyncio.Protocol):
         """Parse; False (and the connection failed) when the bytes are not HTTP we accept."""
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fail(BadResponse("the server switched protocols"))
-            return False
-        except httptools.HttpParserError as exc:
-            cause = exc.__context__
-            self._fail(cause if isinstance(cause, WireError) else BadResponse(str(exc)[:200]))
+        except (httptools.HttpParserUpgrade, httptools.HttpParserError) as exc:
+            self._parse_failed(exc)
             return False
         return True
+
+    def _parse_failed(self, exc: Exception) -> None:
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            self._fail(BadResponse("the server switched protocols"))
+            return
+        cause = exc.__context__
+        self._fail(cause if isinstance(cause, WireError) else BadResponse(str(exc)[:200]))
 
     def eof_received(self) -> bool:
         self._eof = True
