@@ -223,6 +223,18 @@ async def test_resume_is_a_get_with_the_sequence(server):
     )
 
 
+async def test_a_hostile_response_id_cannot_split_the_request(server):
+    from chat.upstream.client import resume_stream
+
+    server.script(raw.chunked_answer("safe"))
+    events = resume_stream("r 1\r\nX-Evil: 1", starting_after=None, config=config(server))
+    assert [e.type async for e in events][-1] == "response.completed"
+    request = server.requests[0]
+    # urlsplit drops CR, LF and tab (as the WHATWG URL rules do); the space is encoded.
+    assert request.line == b"GET /v1/responses/r%201X-Evil:%201?stream=true HTTP/1.1"
+    assert "x-evil" not in request.headers
+
+
 async def test_a_gzip_bomb_is_inflated_a_bounded_piece_at_a_time(server, monkeypatch):
     import gzip
 

@@ -19,7 +19,7 @@ import urllib.request
 import zlib
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from chat.upstream import errors
 from chat.upstream.answers import MAX_ERROR_BODY, http_error
@@ -31,6 +31,7 @@ from chat.upstream.wire import HeadTooLarge, Wire, WireError
 log = logging.getLogger("chat.upstream.client")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_SAFE_PATH = "/%:@!$&'()*+,;=-._~"  # RFC 3986 pchar, and "%" to keep what is encoded
 
 
 def proxy_configured() -> bool:
@@ -127,7 +128,11 @@ def _target(url: str) -> tuple[Key, bytes, str]:
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
     authority = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # Percent-encoded as httpx would: a response id comes from the upstream (resume), and a
+    # space or CR LF in it must not split our request line or add a header.
+    path = quote(parts.path or "/", safe=_SAFE_PATH)
+    if parts.query:
+        path += "?" + quote(parts.query, safe=_SAFE_PATH + "?")
     return (scheme, host, port), path.encode("ascii"), authority
 
 
