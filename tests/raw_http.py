@@ -50,6 +50,12 @@ class RawServer:
             writer.transport.abort()
         await asyncio.sleep(0)
 
+    async def close_connections(self) -> None:
+        """Close every open connection (the server's idle keep-alive timeout, say)."""
+        for writer in list(self._writers):
+            writer.close()
+        await asyncio.sleep(0)
+
     @property
     def port(self) -> int:
         assert self._server is not None

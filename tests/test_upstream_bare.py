@@ -71,6 +71,43 @@ async def test_sequential_streams_reuse_one_connection(server):
     assert pool.pool_for(asyncio.get_running_loop(), 10).idle_count() == 1
 
 
+async def test_a_kept_connection_the_server_closes_leaves_the_pool(server):
+    server.script(raw.chunked_answer("one"))
+    cfg = config(server)
+    assert await text_of(cfg) == "one"
+    the_pool = pool.pool_for(asyncio.get_running_loop(), 10)
+    assert (the_pool.idle_count(), the_pool.open) == (1, 1)
+    await server.close_connections()
+    for _ in range(100):
+        if the_pool.open == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert (the_pool.idle_count(), the_pool.open) == (0, 0)
+
+
+async def test_an_idle_connection_expires(server, monkeypatch):
+    monkeypatch.setattr(pool, "KEEPALIVE_EXPIRY", 0.05)
+    server.script(raw.chunked_answer("one"), raw.chunked_answer("two"))
+    cfg = config(server)
+    assert await text_of(cfg) == "one"
+    await asyncio.sleep(0.1)
+    assert await text_of(cfg) == "two"
+    assert [r.connection for r in server.requests] == [0, 1]
+    assert pool.pool_for(asyncio.get_running_loop(), 10).open == 1  # the old one was closed
+
+
+async def test_failed_connects_give_their_place_back():
+    from tests.live_server import free_port
+
+    cfg = UpstreamConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", max_connections=2,
+                         max_retries=0)  # fmt: skip
+    for _ in range(5):  # more than the limit: each refused connect returned its place
+        err, _ = await failure(cfg)
+        assert err.kind == errors.CONNECT
+    assert pool.pool_for(asyncio.get_running_loop(), 2).open == 0
+    await close_shared_client()
+
+
 async def test_a_stream_left_early_closes_its_connection(server):
     server.script(raw.chunked_answer("a b c d"), raw.chunked_answer("again"))
     cfg = config(server)

@@ -143,3 +143,23 @@ async def test_a_proxied_host_streams_through_httpx(monkeypatch):
             await close_shared_client()
         assert proxy.requests[0].line == b"POST http://upstream.invalid/v1/responses HTTP/1.1"
         assert pool._pools.get(asyncio.get_running_loop()) is None  # the bare pool unused
+
+
+def test_https_on_uvloop(certificate, monkeypatch):
+    """uvloop has its own TLS implementation: the production loop, checked on its own."""
+    uvloop = pytest.importorskip("uvloop")
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+
+    async def scenario() -> tuple[list[str], int]:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*certificate)
+        async with RawServer(tls=context) as server:
+            server.script(*(raw.chunked_answer(f"s{i}") for i in range(2)))
+            cfg = UpstreamConfig(base_url=server.url("https"), max_retries=0)
+            try:
+                texts = [await stream_text(cfg) for _ in range(2)]
+            finally:
+                await close_shared_client()
+            return texts, server.connections
+
+    assert uvloop.run(scenario()) == (["s0", "s1"], 1)

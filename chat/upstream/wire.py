@@ -22,7 +22,9 @@ import httptools
 MAX_HEAD = 65_536
 # Flow control: stop reading the socket once this much body waits for the reader; go on when
 # the reader has taken it (one read takes everything buffered, so LOW is simply "drained").
-HIGH_WATER = 262_144
+# As much as the read loop frames at once (client.MAX_FEED): a lagging runner holds at most
+# this plus one socket read per stream, within the 64 KiB-per-stream memory goal.
+HIGH_WATER = 65_536
 
 
 class WireError(Exception):
