@@ -108,6 +108,22 @@ async def test_failed_connects_give_their_place_back():
     await close_shared_client()
 
 
+async def test_a_connect_that_hangs_is_a_connect_timeout(monkeypatch):
+    loop = asyncio.get_running_loop()
+
+    async def blackhole(*args, **kwargs):
+        await asyncio.sleep(30)  # a SYN nobody answers
+
+    monkeypatch.setattr(loop, "create_connection", blackhole)
+    cfg = UpstreamConfig(base_url="http://10.9.9.9/v1", connect_timeout=0.2, max_retries=0)
+    started = loop.time()
+    err, _ = await failure(cfg)
+    assert err.kind == errors.CONNECT_TIMEOUT
+    assert loop.time() - started < 2
+    assert pool.pool_for(loop, 10).open == 0
+    await close_shared_client()
+
+
 async def test_a_stream_left_early_closes_its_connection(server):
     server.script(raw.chunked_answer("a b c d"), raw.chunked_answer("again"))
     cfg = config(server)
