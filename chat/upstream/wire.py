@@ -13,6 +13,7 @@ TCP pushes back on the server); everything else is the caller's (MAX_FEED, MAX_E
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import cast
 
 import httptools
@@ -52,7 +53,7 @@ class Wire(asyncio.Protocol):
         self.key = key  # (scheme, host, port): what the pool files it under
         self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
-        self.on_lost: object = None  # the pool's hook while idle (a callable)
+        self.on_lost: Callable[[Wire], None] | None = None  # the pool's hook while idle
         self._loop = loop
         self._error: BaseException | None = None
         self._reset()
@@ -227,7 +228,7 @@ class Wire(asyncio.Protocol):
         if exc is not None and self._error is None and not self._complete:
             self._error = WireError(str(exc) or type(exc).__name__)
         self._wake()
-        if callable(self.on_lost):
+        if self.on_lost is not None:
             self.on_lost(self)
 
     def pause_writing(self) -> None:  # a request is a few KiB: nothing to hold back
