@@ -5,9 +5,10 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser, User
 
 from accounts.models import Membership, ReviewLog, Role, Team
-from chat import permissions, services
+from chat import permissions
 from chat.consumers import READ_ONLY
 from chat.models import Conversation, Message
+from chat.turns.plan import TurnRejected, plan_turn
 from tests import fake_upstream as fake
 from tests.relay_client import communicator, connected, send
 
@@ -89,11 +90,11 @@ def test_a_share_ends_when_the_owner_leaves_the_team(user, other_user):
 def test_plan_turn_still_requires_the_owner(user, other_user, django_user_model):
     convo = shared(user, team_of(user, other_user))
     for person in (other_user, staff(django_user_model)):
-        with pytest.raises(services.TurnRejected):
-            services.plan_turn(user=person, conversation_id=convo.pk, text="hi", model="m")
+        with pytest.raises(TurnRejected):
+            plan_turn(user=person, conversation_id=convo.pk, text="hi", model="m")
     User.objects.filter(pk=user.pk).update(is_active=False)
-    with pytest.raises(services.TurnRejected):  # the database says so, not the cached object
-        services.plan_turn(user=user, conversation_id=convo.pk, text="hi", model="m")
+    with pytest.raises(TurnRejected):  # the database says so, not the cached object
+        plan_turn(user=user, conversation_id=convo.pk, text="hi", model="m")
 
 
 # --- pages ---
