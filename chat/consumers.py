@@ -31,6 +31,7 @@ from chat.commands import (
     command_adapter,
 )
 from chat.models import Conversation, Message, shown_leaf_id
+from chat.socket_writer import SocketWriter
 from chat.tools import approval
 from chat.turns import continuation, frames, lifecycle
 from chat.turns.plan import TurnRejected, plan_turn
@@ -71,13 +72,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.socket_key = uuid.uuid4().hex
         self.floor: float = 0
-        self._pending: list[str] = []
-        self._waiter: asyncio.Future[None] | None = None
         self._recheck: asyncio.Task[None] | None = None
         self._recheck_due = False
         self.revoked = False
         await self.accept()
-        self.writer = asyncio.create_task(self._write_frames())
+        # Frames go straight to the server's send, around the middleware (chat/routing.py).
+        self.out = SocketWriter(self.scope.get(SERVER_SEND) or self.base_send)
         await lifecycle.start_services()  # started with the server already, if it could
         latest = await _latest_answer(self.conversation_id)
         # No await from here on: a snapshot from another process can only come after attach.
@@ -94,11 +94,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             )
 
     async def disconnect(self, code: int) -> None:
-        if not hasattr(self, "writer"):
+        if not hasattr(self, "out"):
             return
         if not self.revoked:
             registry().detach(self.conversation_id, self)
-        self.writer.cancel()
+        self.out.close()
 
     # --- access withdrawn while open (chat/revocation.py) ---
     def recheck(self) -> None:
@@ -128,11 +128,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         # Out of the relay at once (no await before): not one more frame reaches this socket.
         self.revoked = True
         registry().detach(self.conversation_id, self)
-        self.writer.cancel()
-        self._pending.clear()
-        send = self.scope.get(SERVER_SEND) or self.base_send
+        self.out.close()
         notice = frames.turn_controls_frame(live=False, read_only=True)
-        await send(
+        await self.out.send(
             {"type": "websocket.send", "text": notice + frames.composer_error_frame(REVOKED)}
         )
         await self.close(code=CLOSE_FORBIDDEN)
@@ -148,23 +146,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self._queue(html)
 
     def _queue(self, html: str) -> None:
-        self._pending.append(html)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def _write_frames(self) -> None:
-        """Send queued frames in order; frames that queued up meanwhile go as one message
-        (htmx swaps every top-level element of a message, so joining them changes nothing)."""
-        loop = asyncio.get_running_loop()
-        send = self.scope.get(SERVER_SEND) or self.base_send
-        while True:
-            if not self._pending:
-                self._waiter = loop.create_future()
-                await self._waiter
-                self._waiter = None
-            batch = self._pending[0] if len(self._pending) == 1 else "".join(self._pending)
-            self._pending.clear()
-            await send({"type": "websocket.send", "text": batch})
+        self.out.queue(html)  # written now, or at the end of the pass (chat/socket_writer.py)
 
     # --- commands in ---
     async def dispatch(self, message: dict[str, Any]) -> None:

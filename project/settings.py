@@ -217,6 +217,8 @@ UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
 
 # --- Turns ---
 CHAT_FLUSH_INTERVAL = env_int("CHAT_FLUSH_INTERVAL_MS", 30) / 1000
+# Under load (many live turns in the process) the window widens up to this (chat/turns/ticker.py).
+CHAT_FLUSH_INTERVAL_MAX = env_int("CHAT_FLUSH_INTERVAL_MAX_MS", 40) / 1000
 CHAT_CHECKPOINT_INTERVAL = env_float("CHAT_CHECKPOINT_SECONDS", 2.0, minimum=0.1)
 TURN_LEASE_SECONDS = env_float("TURN_LEASE_SECONDS", 30.0, minimum=1.0)
 

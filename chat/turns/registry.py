@@ -20,6 +20,7 @@ from chat.turns.live import PENDING, LiveTurn, Watcher, for_watcher
 from chat.turns.plan import StartedTurn, TurnPlan, TurnRejected, resume_plan
 from chat.turns.resume import Resume
 from chat.turns.runner import TurnRunner
+from chat.turns.ticker import write_pass
 from chat.upstream.client import close_shared_client
 
 log = logging.getLogger(__name__)
@@ -287,8 +288,13 @@ class TurnRegistry:
         message = turn.runner.stored or await sync_to_async(_stored_message)(turn.message_id)
         html, viewer_html = frames.ended_frames(message)
         announcement = turn._announcement(turn.runner.state, final=True)
-        turn.send_everywhere(turn.runner.seq + 1, html + announcement, viewer_html + announcement)
-        self.notify_user(turn.plan.user_id, frames.sidebar_dot_frame(turn.conversation_id, False))
+        with write_pass():  # the end and the sidebar's dot: one message a socket
+            turn.send_everywhere(
+                turn.runner.seq + 1, html + announcement, viewer_html + announcement
+            )
+            self.notify_user(
+                turn.plan.user_id, frames.sidebar_dot_frame(turn.conversation_id, False)
+            )
         if self.bridge is not None:
             self.bridge.leave(wire.turn_group(turn.conversation_id))
 

@@ -30,7 +30,7 @@ from chat.turns.save import checkpoint_turn, finish_turn
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.start import start_turn
 from chat.turns.state import COMPLETED, Changes, TurnState
-from chat.turns.ticker import flush_tick
+from chat.turns.ticker import FlushTick, flush_tick, write_pass
 from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream, stream_response
 from chat.upstream.errors import UpstreamError, redact
 
@@ -67,6 +67,8 @@ class TurnRunner:
         self.flush_interval = (
             settings.CHAT_FLUSH_INTERVAL if flush_interval is None else flush_interval
         )
+        # The window widens under load up to this cap (chat/turns/ticker.py).
+        self.widest_flush_interval = max(self.flush_interval, settings.CHAT_FLUSH_INTERVAL_MAX)
         self.checkpoint_interval = settings.CHAT_CHECKPOINT_INTERVAL
         self.resume = resume
         self.lease_owner = resume.lease_owner if resume else f"{PROCESS_ID}-{uuid.uuid4().hex[:8]}"
@@ -87,6 +89,7 @@ class TurnRunner:
         # The slot of the process's flush clock this turn's next frame waits in (ticker.py).
         self._flush_slot: dict[Callable[[], None], None] | None = None
         self._flush_cb = self._flush
+        self._tick: FlushTick | None = None  # the process's flush clock, while streaming
         self._checkpoint_due = 0.0  # loop time; 0 = at the first chance
         self._checkpoint: asyncio.Task[Any] | None = None
         self.chosen = _chosen(plan)
@@ -133,6 +136,8 @@ class TurnRunner:
         write = self._begin()
         heartbeat = asyncio.create_task(self._heartbeat())
         cancelled = False
+        self._tick = flush_tick(self.flush_interval, self.widest_flush_interval)
+        self._tick.join()  # counted live while it streams: the window widens with the load
         try:
             if self._cancel_requested:
                 raise asyncio.CancelledError  # stopped before it began: no upstream request
@@ -149,6 +154,7 @@ class TurnRunner:
                     self.state.cancel()
         finally:
             self._ending = True
+            self._tick.leave()
             heartbeat.cancel()
         try:
             self.started = await write if write is not None else self.started
@@ -177,9 +183,10 @@ class TurnRunner:
         if write.cancelled() or write.exception() is None:
             if not write.cancelled():
                 self.started = write.result()
-                if self.on_started is not None:
-                    self.on_started(self.started)
-                self._flush()  # what arrived while the rows were written
+                with write_pass():  # the new rows and the first text: one message a socket
+                    if self.on_started is not None:
+                        self.on_started(self.started)
+                    self._flush()  # what arrived while the rows were written
             return
         self._write_failed = write.exception()
         if self._task is not None and not self._task.done() and not self._ending:
@@ -283,11 +290,13 @@ class TurnRunner:
         ]
 
     def _after_event(self, now: float, structural: bool) -> None:
-        if structural or now - self._last_flush >= self.flush_interval:
+        tick = self._tick
+        assert tick is not None  # set by run() before the first event
+        window = tick.window  # 30 ms, wider when many turns are live (ticker.py)
+        if structural or now - self._last_flush >= window:
             self._flush()
         elif self._flush_slot is None:
-            tick = flush_tick(self.flush_interval)
-            self._flush_slot = tick.at(self._last_flush + self.flush_interval, self._flush_cb)
+            self._flush_slot = tick.at(self._last_flush + window, self._flush_cb)
         if self.started is not None and self._checkpoint is None and now >= self._checkpoint_due:
             self._checkpoint_due = now + self.checkpoint_interval
             self._checkpoint = asyncio.create_task(self._save_checkpoint())

@@ -1,29 +1,64 @@
 """One flush clock for the whole process: the coalesced frames of every running turn that are
-due in the same few milliseconds go out in one timer callback.
+due in the same few milliseconds go out in one timer callback, and are written to their
+sockets in one pass.
 
 Per-turn timers cost one `call_at` and one cancel per frame per turn (at 400 streams, ~13 000
 timer handles a second); here a turn's due flush joins the slot of the grid line at or just
 before its due time (the grid is a sixth of the flush interval: 5 ms for 30 ms), so at most
-six timers are live at once and every socket's frame of a slot is queued in one pass. A
-frame goes out at most one grain early, never late: the 0-30 ms coalescing window stays.
+a few timers are live at once and every socket's frame of a slot is written in one pass. A
+frame goes out at most one grain early, never late.
+
+The coalescing window widens under load: with few live turns it is the flush interval
+(CHAT_FLUSH_INTERVAL_MS, 30 ms); from WIDEN_FROM live turns on the clock it grows linearly to
+CHAT_FLUSH_INTERVAL_MAX_MS (40 ms) at WIDEST_AT. Fewer frames per turn then leave more CPU per
+delta, while a delta still waits at most the cap: the p99 budget (50 ms) keeps ~10 ms for the
+rest of the path. The first token and structural changes never wait (chat/turns/runner.py).
 """
 
 import asyncio
+import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 GRID_STEPS = 6  # grid lines per flush interval
+WIDEN_FROM = 100  # live turns on one clock before the window starts to widen
+WIDEST_AT = 300  # live turns at which it reaches the cap
 
+log = logging.getLogger(__name__)
 _local = threading.local()  # one clock per event loop (a thread runs one loop at a time)
 
 
 class FlushTick:
-    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, interval: float, widest: float | None = None
+    ) -> None:
         self.loop = loop
+        self.interval = interval
+        self.widest = max(interval, widest if widest is not None else interval)
         self.grain = interval / GRID_STEPS if interval > 0 else 0.0
         self.slots: dict[float, dict[Callable[[], None], None]] = {}
+        self.live = 0  # turns streaming on this clock
+        self.window = interval  # the coalescing window for that many live turns
 
+    # --- the window ---
+    def join(self) -> None:
+        """A turn starts streaming: count it (the window may widen)."""
+        self.live += 1
+        self.window = self.window_for(self.live)
+
+    def leave(self) -> None:
+        self.live = max(0, self.live - 1)
+        self.window = self.window_for(self.live)
+
+    def window_for(self, live: int) -> float:
+        if live <= WIDEN_FROM or self.widest <= self.interval:
+            return self.interval
+        share = min(1.0, (live - WIDEN_FROM) / (WIDEST_AT - WIDEN_FROM))
+        return self.interval + (self.widest - self.interval) * share
+
+    # --- the clock ---
     def at(self, when: float, flush: Callable[[], None]) -> dict[Callable[[], None], None]:
         """Call `flush` at the grid line at or before `when`; returns the slot, from which the
         caller removes `flush` (`slot.pop(flush, None)`) if it flushed earlier by itself."""
@@ -36,21 +71,67 @@ class FlushTick:
         return slot
 
     def _fire(self, line: float) -> None:
-        for flush in list(self.slots.pop(line, ())):
-            flush()
+        with write_pass():  # every socket's frames of this slot: one write each
+            for flush in list(self.slots.pop(line, ())):
+                flush()
 
     def pending(self) -> int:
         return sum(len(slot) for slot in self.slots.values())
 
 
-def flush_tick(interval: float) -> FlushTick:
-    """The running loop's clock for this flush interval."""
+def flush_tick(interval: float, widest: float | None = None) -> FlushTick:
+    """The running loop's clock for this flush interval (the first caller sets its cap)."""
     loop = asyncio.get_running_loop()
     ticks: dict[float, FlushTick] = getattr(_local, "ticks", None) or {}
     tick = ticks.get(interval)
     if tick is None or tick.loop is not loop:
         if tick is not None and tick.loop is not loop:
             ticks = {}  # a new loop (tests run one per test): the old clocks died with theirs
-        tick = ticks[interval] = FlushTick(loop, interval)
+        tick = ticks[interval] = FlushTick(loop, interval, widest)
         _local.ticks = ticks
     return tick
+
+
+# --- write passes ---
+# While a pass is open, a socket given frames does not write them at once but registers its
+# write here; closing the pass writes every such socket once, all its frames of the pass in
+# one message. A pass is synchronous (never spans an await), so one per thread is enough.
+
+
+@contextmanager
+def write_pass() -> Iterator[None]:
+    """Frames given to sockets inside are written when the outermost pass ends."""
+    opened = open_pass()
+    try:
+        yield
+    finally:
+        if opened:
+            close_pass()
+
+
+def open_pass() -> bool:
+    """Open a write pass; False if one is open already (then the outer one writes)."""
+    if getattr(_local, "writes", None) is not None:
+        return False
+    _local.writes = {}
+    return True
+
+
+def close_pass() -> None:
+    """Write every socket that got frames during the pass (in the order they first did)."""
+    writes: dict[Callable[[], None], None] = _local.writes
+    _local.writes = None
+    for write in writes:
+        try:
+            write()
+        except Exception:  # a socket's own failure must not keep the others' frames
+            log.exception("writing a socket's frames failed")
+
+
+def write_in_pass(write: Callable[[], None]) -> bool:
+    """Register `write` with the open pass; False if none is open (write now yourself)."""
+    writes: dict[Callable[[], None], None] | None = getattr(_local, "writes", None)
+    if writes is None:
+        return False
+    writes[write] = None
+    return True
