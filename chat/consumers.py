@@ -38,6 +38,7 @@ from chat.turns.plan import TurnRejected, plan_turn
 from chat.turns.registry import registry
 from chat.turns.reopen import Claimed
 from chat.turns.runner import PROCESS_ID
+from chat.turns.ticker import write_pass
 from chat.usage.present import budget_notice_frame
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await lifecycle.start_services()  # started with the server already, if it could
         latest = await _latest_answer(self.conversation_id)
         # No await from here on: a snapshot from another process can only come after attach.
+        # One pass: the frame the attach flushes (chat/turns/live.py) and the snapshot go out
+        # as one message, so the tab's first message shows the answer as it stands.
+        with write_pass():
+            self._attach(epoch, latest)
+
+    def _attach(self, epoch: int, latest: Message | None) -> None:
         attached = registry().attach(self.conversation_id, self)
         if registry().access_epoch != epoch:
             self.recheck()  # access changed between our check and the attach: check again
