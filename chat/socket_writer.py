@@ -123,4 +123,5 @@ class SocketWriter:
         self.closed = True
         self.pending.clear()
         if self.task is not None:
-            self.task.cancel()
+            self.task.cancel()  # (cancelled before its first step, it never runs its finally)
+            self.task = None
