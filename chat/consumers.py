@@ -31,14 +31,13 @@ from chat.commands import (
     command_adapter,
 )
 from chat.models import Conversation, Message, shown_leaf_id
-from chat.socket_writer import SocketWriter
+from chat.socket_writer import SocketWriter, write_pass
 from chat.tools import approval
 from chat.turns import continuation, frames, lifecycle
 from chat.turns.plan import TurnRejected, plan_turn
 from chat.turns.registry import registry
 from chat.turns.reopen import Claimed
 from chat.turns.runner import PROCESS_ID
-from chat.turns.ticker import write_pass
 from chat.usage.present import budget_notice_frame
 
 log = logging.getLogger(__name__)

@@ -9,20 +9,22 @@ frame is on the wire with no task wake. If it would suspend (backpressure), the 
 send and every frame queued behind it go on in a task, in order; new frames join the queue
 while that task runs, so nothing is reordered, duplicated or lost.
 
-Inside a write pass (chat/turns/ticker.py: the flush clock's tick, a turn's start) frames
-only queue; the pass's end writes each socket once, all its frames in one message (htmx
-swaps every top-level element of a message, so joining them changes nothing).
+Inside a write pass (a turn's start and end, a socket's attach: where one step gives a socket
+several frames) frames only queue; the pass's end writes each socket once, all its frames in
+one message (htmx swaps every top-level element of a message, so joining them changes
+nothing).
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Generator
+import threading
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from contextlib import contextmanager
 from typing import Any
-
-from chat.turns.ticker import write_in_pass
 
 log = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+_local = threading.local()  # the open pass, if any (a thread runs one loop at a time)
 
 
 class Rest:
@@ -82,13 +84,13 @@ class SocketWriter:
         if self.closed:
             return
         self.pending.append(html)
-        if self.task is None and not write_in_pass(self._write):
+        if not write_in_pass(self._write):
             self.write()
 
     def write(self) -> None:
         """Send what is queued now; falls back to a task only if the send suspends."""
         if not self.pending or self.task is not None or self.closed:
-            return
+            return  # (a suspended send's task sends what queued behind it, in order)
         try:
             rest = start(self.send(self._message()))
         except Exception as exc:
@@ -125,3 +127,48 @@ class SocketWriter:
         if self.task is not None:
             self.task.cancel()  # (cancelled before its first step, it never runs its finally)
             self.task = None
+
+
+# --- write passes ---
+# While a pass is open, a socket given frames does not write them at once but registers its
+# write here; closing the pass writes every such socket once, all its frames of the pass in
+# one message. A pass is synchronous (never spans an await), so one per thread is enough.
+
+
+@contextmanager
+def write_pass() -> Iterator[None]:
+    """Frames given to sockets inside are written when the outermost pass ends."""
+    opened = open_pass()
+    try:
+        yield
+    finally:
+        if opened:
+            close_pass()
+
+
+def open_pass() -> bool:
+    """Open a write pass; False if one is open already (then the outer one writes)."""
+    if getattr(_local, "writes", None) is not None:
+        return False
+    _local.writes = {}
+    return True
+
+
+def close_pass() -> None:
+    """Write every socket that got frames during the pass (in the order they first did)."""
+    writes: dict[Callable[[], None], None] = _local.writes
+    _local.writes = None
+    for write in writes:
+        try:
+            write()
+        except Exception:  # a socket's own failure must not keep the others' frames
+            log.exception("writing a socket's frames failed")
+
+
+def write_in_pass(write: Callable[[], None]) -> bool:
+    """Register `write` with the open pass; False if none is open (write now yourself)."""
+    writes: dict[Callable[[], None], None] | None = getattr(_local, "writes", None)
+    if writes is None:
+        return False
+    writes[write] = None
+    return True

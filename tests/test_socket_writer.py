@@ -12,8 +12,7 @@ import struct
 import pytest
 import uvicorn
 
-from chat.socket_writer import SocketWriter, start
-from chat.turns.ticker import write_pass
+from chat.socket_writer import SocketWriter, start, write_pass
 
 
 class Sent:

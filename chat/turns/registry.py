@@ -14,13 +14,13 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from chat.models import Message
+from chat.socket_writer import write_pass
 from chat.turns import bridge as wire
 from chat.turns import endpoint, frames
 from chat.turns.live import PENDING, LiveTurn, Watcher, for_watcher
 from chat.turns.plan import StartedTurn, TurnPlan, TurnRejected, resume_plan
 from chat.turns.resume import Resume
 from chat.turns.runner import TurnRunner
-from chat.turns.ticker import write_pass
 from chat.upstream.client import close_shared_client
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from chat import context, images
 from chat.conversation_settings import effective
 from chat.models import Message
+from chat.socket_writer import write_pass
 from chat.tools.calls import Call, answer_calls
 from chat.tools.registry import ToolContext, enabled_tools
 from chat.turns.plan import StartedTurn, TurnPlan
@@ -30,7 +31,7 @@ from chat.turns.save import checkpoint_turn, finish_turn
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.start import start_turn
 from chat.turns.state import COMPLETED, Changes, TurnState
-from chat.turns.ticker import FlushTick, flush_tick, write_pass
+from chat.turns.ticker import FlushTick, flush_tick
 from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream, stream_response
 from chat.upstream.errors import UpstreamError, redact
 

@@ -1,6 +1,5 @@
 """One flush clock for the whole process: the coalesced frames of every running turn that are
-due in the same few milliseconds go out in one timer callback, and are written to their
-sockets in one pass.
+due in the same few milliseconds go out in one timer callback, written to their sockets in it.
 
 Per-turn timers cost one `call_at` and one cancel per frame per turn (at 400 streams, ~13 000
 timer handles a second); here a turn's due flush joins the slot of the grid line at or just
@@ -16,17 +15,14 @@ rest of the path. The first token and structural changes never wait (chat/turns/
 """
 
 import asyncio
-import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 GRID_STEPS = 6  # grid lines per flush interval
 WIDEN_FROM = 100  # live turns on one clock before the window starts to widen
 WIDEST_AT = 300  # live turns at which it reaches the cap
 
-log = logging.getLogger(__name__)
 _local = threading.local()  # one clock per event loop (a thread runs one loop at a time)
 
 
@@ -71,9 +67,10 @@ class FlushTick:
         return slot
 
     def _fire(self, line: float) -> None:
-        with write_pass():  # every socket's frames of this slot: one write each
-            for flush in list(self.slots.pop(line, ())):
-                flush()
+        # Each flush writes its frame to its sockets right here (chat/socket_writer.py); no
+        # write pass around them: a socket follows one turn, so it gets one frame a slot.
+        for flush in list(self.slots.pop(line, ())):
+            flush()
 
     def pending(self) -> int:
         return sum(len(slot) for slot in self.slots.values())
@@ -90,48 +87,3 @@ def flush_tick(interval: float, widest: float | None = None) -> FlushTick:
         tick = ticks[interval] = FlushTick(loop, interval, widest)
         _local.ticks = ticks
     return tick
-
-
-# --- write passes ---
-# While a pass is open, a socket given frames does not write them at once but registers its
-# write here; closing the pass writes every such socket once, all its frames of the pass in
-# one message. A pass is synchronous (never spans an await), so one per thread is enough.
-
-
-@contextmanager
-def write_pass() -> Iterator[None]:
-    """Frames given to sockets inside are written when the outermost pass ends."""
-    opened = open_pass()
-    try:
-        yield
-    finally:
-        if opened:
-            close_pass()
-
-
-def open_pass() -> bool:
-    """Open a write pass; False if one is open already (then the outer one writes)."""
-    if getattr(_local, "writes", None) is not None:
-        return False
-    _local.writes = {}
-    return True
-
-
-def close_pass() -> None:
-    """Write every socket that got frames during the pass (in the order they first did)."""
-    writes: dict[Callable[[], None], None] = _local.writes
-    _local.writes = None
-    for write in writes:
-        try:
-            write()
-        except Exception:  # a socket's own failure must not keep the others' frames
-            log.exception("writing a socket's frames failed")
-
-
-def write_in_pass(write: Callable[[], None]) -> bool:
-    """Register `write` with the open pass; False if none is open (write now yourself)."""
-    writes: dict[Callable[[], None], None] | None = getattr(_local, "writes", None)
-    if writes is None:
-        return False
-    writes[write] = None
-    return True
