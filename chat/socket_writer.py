@@ -3,22 +3,26 @@
 A frame used to cost a future's set_result, a wake of the socket's writer task and an awaited
 ASGI send. But the servers' sends rarely suspend: uvicorn's (websockets-sansio) awaits
 `writable.wait()`, which returns at once while the transport takes data, then writes
-synchronously; daphne's and Channels' test communicator's never suspend. So the send
-coroutine is driven here, in the caller's own step (`start`): if it finishes there, the
-frame is on the wire with no task wake. If it would suspend (backpressure), the rest of that
-send and every frame queued behind it go on in a task, in order; new frames join the queue
-while that task runs, so nothing is reordered, duplicated or lost.
+synchronously; daphne's and Channels' test communicator's never suspend. So the sends are
+driven here, in the caller's own step: one coroutine awaits the send of every socket with
+frames, and is run by hand (`write_all`); a send that finishes leaves the frame on the wire
+with no task wake. If one would suspend (backpressure), the rest of that send and every frame
+queued behind it go on in a task of that socket's, in order, while the other sockets are
+written at once; new frames join the queue while that task runs, so nothing is reordered,
+duplicated or lost.
 
-Inside a write pass (a turn's start and end, a socket's attach: where one step gives a socket
-several frames) frames only queue; the pass's end writes each socket once, all its frames in
-one message (htmx swaps every top-level element of a message, so joining them changes
-nothing).
+Inside a write pass (the flush clock's tick, a turn's start and end, a socket's attach)
+frames only queue; the pass's end writes each socket once, all its frames in one message
+(htmx swaps every top-level element of a message, so joining them changes nothing), in one
+coroutine for all (a coroutine driven by hand costs a StopIteration when it ends: one per
+pass, not one per socket).
 """
 
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Generator, Iterator
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -57,47 +61,37 @@ class Rest:
                 return stop.value
 
 
-def start(awaitable: Awaitable[Any]) -> Rest | None:
-    """Run an awaitable's first step now: None if it finished there, else its Rest."""
-    steps = awaitable.__await__()
-    try:
-        yielded = steps.send(None)
-    except StopIteration:
-        return None
-    return Rest(steps, yielded)
-
-
 class SocketWriter:
     """One socket's outgoing frames, in order. Never raises to the caller: a socket that
     cannot be written any more (closed, gone) drops its frames; its disconnect follows."""
 
-    __slots__ = ("send", "pending", "task", "closed", "_write")
+    __slots__ = ("send", "pending", "task", "closed")
 
     def __init__(self, send: Send) -> None:
         self.send = send
         self.pending: list[str] = []
         self.task: asyncio.Task[None] | None = None  # only while a send is suspended
         self.closed = False
-        self._write = self.write  # one bound method: the pass keys its writes by it
 
     def queue(self, html: str) -> None:
         if self.closed:
             return
         self.pending.append(html)
-        if not write_in_pass(self._write):
-            self.write()
-
-    def write(self) -> None:
-        """Send what is queued now; falls back to a task only if the send suspends."""
-        if not self.pending or self.task is not None or self.closed:
-            return  # (a suspended send's task sends what queued behind it, in order)
-        try:
-            rest = start(self.send(self._message()))
+        if self.task is not None:
+            return  # the task of a suspended send sends it after what it holds, in order
+        writes: dict[SocketWriter, None] | None = getattr(_local, "writes", None)
+        if writes is not None:
+            writes[self] = None  # written as the pass ends
+            return
+        try:  # alone: its send is driven right here
+            steps = self.send(self._message()).__await__()
+            yielded = steps.send(None)
+        except StopIteration:
+            return  # on the wire
         except Exception as exc:
             self._lost(exc)
             return
-        if rest is not None:
-            self.task = asyncio.get_running_loop().create_task(self._finish(rest))
+        self.task = asyncio.get_running_loop().create_task(self._finish(Rest(steps, yielded)))
 
     async def _finish(self, rest: Rest) -> None:
         try:
@@ -129,10 +123,48 @@ class SocketWriter:
             self.task = None
 
 
+class _Batch:
+    """The sends of several sockets, awaited one after the other by one coroutine."""
+
+    __slots__ = ("queue", "current")
+
+    def __init__(self, queue: deque[SocketWriter]) -> None:
+        self.queue = queue
+        self.current: SocketWriter | None = None
+
+    async def run(self) -> None:
+        while self.queue:  # (an attribute: emptied when this run is left to one socket)
+            writer = self.current = self.queue.popleft()
+            if writer.pending and writer.task is None and not writer.closed:
+                try:
+                    await writer.send(writer._message())
+                except Exception as exc:
+                    writer._lost(exc)
+
+
+def write_all(writers: Iterable[SocketWriter]) -> None:
+    """Write each socket's queued frames now, as one message each, without a task wake.
+    A socket whose send suspends goes on in a task of its own; the others are not held."""
+    batch = _Batch(deque(writers))
+    while batch.queue:
+        steps = batch.run().__await__()
+        try:
+            yielded = steps.send(None)
+        except StopIteration:
+            return
+        writer = batch.current
+        assert writer is not None
+        # That socket's send waits (backpressure): the suspended run ends with its own send,
+        # in its task; a fresh run takes the sockets after it.
+        rest_of_queue, batch.queue = batch.queue, deque()
+        writer.task = asyncio.get_running_loop().create_task(writer._finish(Rest(steps, yielded)))
+        batch = _Batch(rest_of_queue)
+
+
 # --- write passes ---
-# While a pass is open, a socket given frames does not write them at once but registers its
-# write here; closing the pass writes every such socket once, all its frames of the pass in
-# one message. A pass is synchronous (never spans an await), so one per thread is enough.
+# While a pass is open, a socket given frames does not write them at once but joins the
+# pass; its end writes every such socket once, all its frames of the pass in one message.
+# A pass is synchronous (never spans an await), so one per thread is enough.
 
 
 @contextmanager
@@ -156,19 +188,7 @@ def open_pass() -> bool:
 
 def close_pass() -> None:
     """Write every socket that got frames during the pass (in the order they first did)."""
-    writes: dict[Callable[[], None], None] = _local.writes
+    writes: dict[SocketWriter, None] = _local.writes
     _local.writes = None
-    for write in writes:
-        try:
-            write()
-        except Exception:  # a socket's own failure must not keep the others' frames
-            log.exception("writing a socket's frames failed")
-
-
-def write_in_pass(write: Callable[[], None]) -> bool:
-    """Register `write` with the open pass; False if none is open (write now yourself)."""
-    writes: dict[Callable[[], None], None] | None = getattr(_local, "writes", None)
-    if writes is None:
-        return False
-    writes[write] = None
-    return True
+    if writes:
+        write_all(writes)

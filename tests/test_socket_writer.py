@@ -12,7 +12,7 @@ import struct
 import pytest
 import uvicorn
 
-from chat.socket_writer import SocketWriter, start, write_pass
+from chat.socket_writer import SocketWriter, write_pass
 
 
 class Sent:
@@ -52,20 +52,21 @@ async def test_a_frame_is_on_the_wire_in_the_callers_step_without_a_task():
     assert writer.task is None and len(asyncio.all_tasks()) == before
 
 
-async def test_start_finishes_a_send_that_does_not_suspend_and_hands_back_one_that_does():
-    gate = asyncio.Event()
-    done: list[str] = []
-
-    async def suspends() -> str:
-        await gate.wait()
-        done.append("x")
-        return "value"
-
-    assert start(Sent()({"text": "t"})) is None
-    rest = start(suspends())
-    assert rest is not None and done == []
-    gate.set()
-    assert await rest == "value" and done == ["x"]
+async def test_a_socket_whose_send_suspends_mid_pass_holds_up_no_other():
+    before, blocked, after = Sent(), Gated(), Sent()
+    writers = [SocketWriter(before), SocketWriter(blocked), SocketWriter(after)]
+    blocked.gate.clear()
+    with write_pass():
+        for writer in writers:
+            writer.queue("frame")
+    assert before.texts == ["frame"] and after.texts == ["frame"]  # written in the pass
+    assert blocked.texts == [] and writers[1].task is not None
+    writers[1].queue(" next")  # queued behind the suspended send
+    writers[0].queue(" next")  # the others still write at once
+    assert before.texts == ["frame", " next"] and writers[0].task is None
+    blocked.gate.set()
+    await asyncio.wait_for(asyncio.shield(writers[1].task), 2)
+    assert blocked.texts == ["frame", " next"] and writers[1].task is None
 
 
 async def test_under_backpressure_frames_keep_their_order_and_none_is_lost_or_doubled():

@@ -19,6 +19,8 @@ import math
 import threading
 from collections.abc import Callable
 
+from chat.socket_writer import write_pass
+
 GRID_STEPS = 6  # grid lines per flush interval
 WIDEN_FROM = 100  # live turns on one clock before the window starts to widen
 WIDEST_AT = 300  # live turns at which it reaches the cap
@@ -67,10 +69,11 @@ class FlushTick:
         return slot
 
     def _fire(self, line: float) -> None:
-        # Each flush writes its frame to its sockets right here (chat/socket_writer.py); no
-        # write pass around them: a socket follows one turn, so it gets one frame a slot.
-        for flush in list(self.slots.pop(line, ())):
-            flush()
+        # One write pass: every socket's frame of this slot is written as the pass ends, all
+        # sends in one coroutine run by hand (chat/socket_writer.py).
+        with write_pass():
+            for flush in list(self.slots.pop(line, ())):
+                flush()
 
     def pending(self) -> int:
         return sum(len(slot) for slot in self.slots.values())
