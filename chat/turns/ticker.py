@@ -22,8 +22,8 @@ from collections.abc import Callable
 from chat.socket_writer import write_pass
 
 GRID_STEPS = 6  # grid lines per flush interval
-WIDEN_FROM = 100  # live turns on one clock before the window starts to widen
-WIDEST_AT = 300  # live turns at which it reaches the cap
+WIDEN_FROM = 50  # live turns on one clock before the window starts to widen
+WIDEST_AT = 200  # live turns at which it reaches the cap
 
 _local = threading.local()  # one clock per event loop (a thread runs one loop at a time)
 
