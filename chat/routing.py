@@ -31,7 +31,9 @@ class KeepServerSend:
 
     Every frame would otherwise pass through each middleware's send wrapper (the session
     middleware alone reads its lazy session twice per message), which does nothing for a
-    `websocket.send`. Accept and close still take the full chain.
+    `websocket.send`. Accept and close still take the full chain. The consumer drives this
+    send by hand (chat/socket_writer.py): any server's send works, and one that never
+    suspends while its transport takes data (uvicorn, daphne) costs no task wake per frame.
     """
 
     def __init__(self, app: Any) -> None:
