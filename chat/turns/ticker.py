@@ -12,6 +12,8 @@ The coalescing window widens under load: with few live turns it is the flush int
 CHAT_FLUSH_INTERVAL_MAX_MS (40 ms) at WIDEST_AT. Fewer frames per turn then leave more CPU per
 delta, while a delta still waits at most the cap: the p99 budget (50 ms) keeps ~10 ms for the
 rest of the path. The first token and structural changes never wait (chat/turns/runner.py).
+As frames go at grid lines at or before their due time, the window takes effect in whole
+grains (30, 35, 40 ms).
 """
 
 import asyncio
@@ -80,13 +82,13 @@ class FlushTick:
 
 
 def flush_tick(interval: float, widest: float | None = None) -> FlushTick:
-    """The running loop's clock for this flush interval (the first caller sets its cap)."""
+    """The running loop's clock for this flush interval and cap."""
     loop = asyncio.get_running_loop()
-    ticks: dict[float, FlushTick] = getattr(_local, "ticks", None) or {}
-    tick = ticks.get(interval)
+    ticks: dict[tuple[float, float | None], FlushTick] = getattr(_local, "ticks", None) or {}
+    tick = ticks.get((interval, widest))
     if tick is None or tick.loop is not loop:
         if tick is not None and tick.loop is not loop:
             ticks = {}  # a new loop (tests run one per test): the old clocks died with theirs
-        tick = ticks[interval] = FlushTick(loop, interval, widest)
+        tick = ticks[interval, widest] = FlushTick(loop, interval, widest)
         _local.ticks = ticks
     return tick
