@@ -8,8 +8,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from chat import services
 from chat.turns import endpoint
+from chat.turns.plan import plan_turn
 from chat.turns.runner import TurnRunner
 from chat.turns.ticker import WIDEN_FROM, WIDEST_AT, FlushTick, flush_tick
 from chat.upstream.client import close_shared_client
@@ -63,7 +63,7 @@ class Timed:
 
 
 async def runner_for(user, on_started=None) -> TurnRunner:
-    plan = await sync_to_async(services.plan_turn)(
+    plan = await sync_to_async(plan_turn)(
         user=user, conversation_id=None, text="hi", model="test-model"
     )
     config = await endpoint.upstream_config()
