@@ -9,7 +9,8 @@ frames, and is run by hand (`write_all`); a send that finishes leaves the frame 
 with no task wake. If one would suspend (backpressure), the rest of that send and every frame
 queued behind it go on in a task of that socket's, in order, while the other sockets are
 written at once; new frames join the queue while that task runs, so nothing is reordered,
-duplicated or lost.
+duplicated or lost. (A send's first step runs outside any task: a server whose send needed
+one, e.g. for `asyncio.timeout`, would fail here and lose the socket; none of the three does.)
 
 Inside a write pass (the flush clock's tick, a turn's start and end, a socket's attach)
 frames only queue; the pass's end writes each socket once, all its frames in one message
