@@ -72,15 +72,18 @@ def answer(conversation) -> Message:
 
 
 async def test_frames_held_by_backpressure_arrive_in_order_once_each(upstream, conversation, user):
-    upstream.enqueue(fake.text_stream(TEXT, chunk=4, delay=0.003))
+    held = fake.Gate()
+    upstream.enqueue(fake.text_stream(TEXT, chunk=4, delay=0.002, gate=held, gate_after=20))
     server = Server()
     comm = await tab(conversation, user, server)
     seen = TabText()
     await comm.send_to(text_data=json.dumps({"action": "send", "message": "count"}))
-    await receive_until(comm, "010 ", seen)
+    await receive_until(comm, "019 ", seen)  # the stream waits at its gate after 20 deltas
     server.gate.clear()  # the tab stops reading: the server's send would block
-    await asyncio.sleep(0.25)  # ~80 deltas come meanwhile: they queue behind the blocked send
-    assert server.waited == 1  # one send waits; the frames behind it are queued, not sent
+    held.open()  # the other 180 deltas and the end come while it is blocked
+    turn = registry_module.registry().turns[conversation.pk]
+    await asyncio.wait_for(asyncio.shield(turn.task), 15)  # the turn ended, its frames queued
+    assert server.waited == 1  # one send waits; the frames behind it queue, none is sent
     server.gate.set()
     await receive_until(comm, FINAL, seen, wait=15)
     message = await answer(conversation)
@@ -92,14 +95,16 @@ async def test_frames_held_by_backpressure_arrive_in_order_once_each(upstream, c
 async def test_a_tab_that_dies_mid_stream_leaves_the_turn_and_the_other_tab_whole(
     upstream, conversation, user, caplog
 ):
-    upstream.enqueue(fake.text_stream(TEXT, chunk=4, delay=0.003))
+    held = fake.Gate()
+    upstream.enqueue(fake.text_stream(TEXT, chunk=4, delay=0.002, gate=held, gate_after=20))
     alive_server, dying_server = Server(), Server()
     alive = await tab(conversation, user, alive_server)
     dying = await tab(conversation, user, dying_server)
     seen = TabText()
     await alive.send_to(text_data=json.dumps({"action": "send", "message": "count"}))
-    await receive_until(dying, "010 ")
+    await receive_until(dying, "019 ")
     dying_server.gone = True  # its next write fails, inside a flush pass shared with `alive`
+    held.open()
     with caplog.at_level(logging.DEBUG, logger="chat"):
         await receive_until(alive, FINAL, seen, wait=15)
     message = await answer(conversation)
