@@ -2,6 +2,7 @@
 
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 # The ASGI module is imported by socket tests; its process services belong to real servers.
 os.environ.setdefault("CHAT_START_SERVICES_AT_IMPORT", "0")
@@ -10,6 +11,7 @@ os.environ.setdefault("CHAT_START_SERVICES_AT_IMPORT", "0")
 os.environ.setdefault("CHAT_AUTO_TITLES", "0")
 
 import pytest
+from asgiref.sync import SyncToAsync
 
 from chat.history import titles
 from chat.turns import endpoint
@@ -20,6 +22,17 @@ from tests.fake_upstream import FakeUpstream
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
+
+
+def _fresh_sync_executor() -> None:
+    """A forked child (mutmut forks one per mutant, from a parent that already ran tests)
+    inherits asgiref's one-thread executor with its thread counted but not running: threads
+    do not survive fork, so every `sync_to_async` call would wait forever and the mutant be
+    reported as a timeout. The child gets an executor of its own."""
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+
+
+os.register_at_fork(after_in_child=_fresh_sync_executor)
 
 
 def require(condition: bool, reason: str, *, required: bool) -> None:
