@@ -89,3 +89,15 @@ def test_stopping_after_the_tool_round_limit_ends_incomplete_with_its_reason():
     assert state.status == "incomplete"
     assert state.incomplete_reason == "max_tool_rounds"
     assert state.warnings == ["Stopped after 8 tool rounds."]
+
+
+def test_usage_arriving_on_a_repeated_terminal_event_is_flushed():
+    """The status is unchanged, so only the terminal event's own mark sends the usage out."""
+    state = TurnState()
+    apply_all(state, {"type": "response.completed", "response": {"status": "completed"}})
+    state.take_changes()
+    usage = {"input_tokens": 3, "output_tokens": 1}
+    apply_all(
+        state, {"type": "response.completed", "response": {"status": "completed", "usage": usage}}
+    )
+    assert state.take_changes().status is True
