@@ -21,6 +21,8 @@ from typing import Annotated, Literal
 from channels.layers import get_channel_layer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from chat.socket_writer import write_pass
+
 log = logging.getLogger(__name__)
 MAX_BATCH = 256  # frames in one channel-layer message (a tick of 400 turns takes two)
 
@@ -179,11 +181,12 @@ class Bridge:
             except ValidationError as exc:
                 log.warning("ignored a malformed bridge message: %s", exc.errors()[:1])
                 continue
-            for one in message.frames if isinstance(message, Frames) else (message,):
-                try:
-                    self.handler(one)
-                except Exception:
-                    log.exception("bridge message %s failed", one.kind)
+            with write_pass():  # a batch's frames reach this process's sockets in one pass
+                for one in message.frames if isinstance(message, Frames) else (message,):
+                    try:
+                        self.handler(one)
+                    except Exception:
+                        log.exception("bridge message %s failed", one.kind)
 
     # Every outgoing call goes through one queue and one sender task: frames keep their order.
     def send(self, channel: str, message: BaseModel) -> None:
