@@ -7,6 +7,7 @@ import pytest
 from chat.models import Conversation, Message
 from chat.presenters import message_view
 from chat.turns import frames
+from chat.turns.snapshot import TurnSnapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +51,38 @@ def test_removed_rows_are_deleted_by_id_with_their_version_bars():
         '<div id="m4" hx-swap-oob="delete"></div><div id="m4-bar" hx-swap-oob="delete"></div>'
         '<div id="m5" hx-swap-oob="delete"></div><div id="m5-bar" hx-swap-oob="delete"></div>'
     )
+
+
+def test_stop_is_offered_only_to_writers_while_live():
+    assert 'id="stop-button"' in frames.turn_controls_frame(True)
+    assert 'id="stop-button"' not in frames.turn_controls_frame(True, read_only=True)
+    assert 'id="stop-button"' not in frames.turn_controls_frame(False)
+
+
+def test_the_announcer_and_the_sidebar_dot_are_exact_and_escaped():
+    assert frames.announce_frame("<b>Done</b>") == (
+        '<div id="sr-announcer" class="visually-hidden" aria-live="polite" aria-atomic="false">'
+        "&lt;b&gt;Done&lt;/b&gt;</div>"
+    )
+    assert frames.sidebar_dot_frame(7, False) == '<span id="conv-7-dot" class="dot-slot"></span>'
+    assert frames.sidebar_dot_frame(7, True) == (
+        '<span id="conv-7-dot" class="dot-slot"><span class="live-dot" title="An answer is being'
+        ' written" aria-label="answer being written"></span></span>'
+    )
+
+
+def test_a_live_view_carries_the_turns_status_error_warnings_and_model():
+    snapshot = TurnSnapshot(status="streaming", text="", items=[], warnings=["Skipped one."])
+    view = frames.live_message_view(9, snapshot, "gpt-x")
+    assert (view.id, view.role, view.status, view.status_label) == (
+        9,
+        "assistant",
+        "streaming",
+        "Writing…",
+    )
+    assert view.live is True and view.warnings == ["Skipped one."] and view.model == "gpt-x"
+    assert (view.error_code, view.error_message) == ("", "")
+    failed = TurnSnapshot(status="failed", text="", items=[], error_code="e", error_message="m")
+    view = frames.live_message_view(9, failed, "gpt-x")
+    assert view.live is False and (view.error_code, view.error_message) == ("e", "m")
+    assert 'id="m9"' in frames.live_message_frame(9, snapshot, "gpt-x")
