@@ -86,3 +86,10 @@ def test_a_live_view_carries_the_turns_status_error_warnings_and_model():
     view = frames.live_message_view(9, failed, "gpt-x")
     assert view.live is False and (view.error_code, view.error_message) == ("e", "m")
     assert 'id="m9"' in frames.live_message_frame(9, snapshot, "gpt-x")
+
+
+def test_a_queued_turn_is_live_and_a_status_without_a_label_reads_as_itself():
+    queued = frames.live_message_view(9, TurnSnapshot(status="queued", text="", items=[]), "m")
+    assert queued.live is True and queued.status_label == "Queued"
+    odd = frames.live_message_view(9, TurnSnapshot(status="paused", text="", items=[]), "m")
+    assert odd.live is False and odd.status_label == "paused"
