@@ -152,3 +152,14 @@ def writes(stats: list[dict], turns: list[dict], stamps: dict) -> dict:
         "turns_with_write_before_upstream": turns_with,
         "unattributed": sum(1 for w in rows if w[2] is None),
     }
+
+
+def ttft_overhead(ttft: dict, base: dict | None) -> dict:
+    """TTFT minus the baseline's at the same percentile (empty without a baseline)."""
+    if base is None:
+        return {}
+    overhead = {}
+    for p in ("p50", "p99"):
+        a, b = ttft.get(p), base["ttft_ms"].get(p)
+        overhead[p] = None if a is None or b is None else round(a - b, 3)
+    return overhead

@@ -174,11 +174,7 @@ def _step(bench, proxy: LiteLLM, n: int, *, turns: int | None = None, prefix: st
     deltas = max(sum(len(t["sent"]) for t in result["turns"]), 1)
     added = metrics.summary(m["added"], 50, 99)
     ttft = metrics.summary(m["ttft"], 50, 99)
-    overhead = {}
-    if base is not None:
-        for p in ("p50", "p99"):
-            a, b = ttft.get(p), base["ttft_ms"].get(p)
-            overhead[p] = None if a is None or b is None else round(a - b, 3)
+    overhead = metrics.ttft_overhead(ttft, base)
     reasons = []
     if added.get("p99") is None or added["p99"] > GOAL_P99_MS:
         reasons.append(f"p99 added latency {added.get('p99')} ms > {GOAL_P99_MS:g}")

@@ -264,11 +264,7 @@ class Bench:
         deltas = max(m["deltas_sent"], 1)
         added = metrics.summary(m["added"], 50, 99)
         ttft = metrics.summary(m["ttft"], 50, 99)
-        overhead = {}
-        if base is not None:
-            for p in ("p50", "p99"):
-                a, b = ttft.get(p), base["ttft_ms"].get(p)
-                overhead[p] = None if a is None or b is None else round(a - b, 3)
+        overhead = metrics.ttft_overhead(ttft, base)
         max_stall = max(s["max_stall_ms"] for s in stats)
         reasons = []
         if added.get("p99") is None or added["p99"] > GOAL_P99_MS:
