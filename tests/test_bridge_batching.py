@@ -92,3 +92,23 @@ async def test_a_tick_of_frames_crosses_redis_as_one_message_with_no_gap():
         await receiver.stop()
         for layer in layers:
             await layer.flush()
+
+
+def test_a_lone_frame_goes_as_itself_and_other_messages_pass_unchanged():
+    """What the sender hands the channel layer: `send` (its method name) with the bridge's
+    wire body, exactly; a frame alone is not wrapped in a one-frame batch."""
+    lone = frame(10, 1)
+    join = ("group_add", "turn.10", None)
+    assert wire.batch_frames([lone, join]) == [
+        ("send", "proc.b", {"type": "bridge", "body": lone[2]["body"]}),
+        join,
+    ]
+    (batch,) = wire.batch_frames([frame(10, 1), frame(10, 2)])
+    assert batch == (
+        "send",
+        "proc.b",
+        {"type": "bridge", "body": {"kind": "frames", "frames": [
+            frame(10, 1)[2]["body"], frame(10, 2)[2]["body"]]}},
+    )  # fmt: skip
+    body = wire.wire_body(wire.Frame(conversation=3, seq=4, html="<p>4</p>"))
+    assert body["type"] == "bridge" and body["body"]["kind"] == "frame" and len(body) == 2

@@ -4,8 +4,10 @@ deployment's), the hosted tools, and the history fitted to the model's window wi
 so far and the request to go on counted in, under the answer's own output limit."""
 
 import pytest
+from django.utils import timezone
 
-from chat.models import Conversation, Message
+from accounts.models import Membership, Team
+from chat.models import Budget, Conversation, Message, UsageRecord
 from chat.turns import continuation
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +109,22 @@ def test_an_earlier_answer_a_live_one_or_a_finished_one_is_refused_in_our_words(
     )
     Message.objects.filter(pk=answer.pk).update(status="completed")
     assert refusal(user, conversation, answer.pk) == "Only an incomplete answer can be continued."
+
+
+def test_a_continue_is_held_to_the_budget_of_the_team_the_conversation_is_charged_to(user):
+    """The conversation is shared with the person's second team, whose budget is used up:
+    continuing is refused in its words, though the first team (a new conversation's) has room."""
+    first, second = Team.objects.create(name="Ops"), Team.objects.create(name="Lab")
+    for team in (first, second):
+        Membership.objects.create(team=team, user=user)
+    conversation, answer = incomplete(user)
+    Conversation.objects.filter(pk=conversation.pk).update(shared_with=second)
+    Budget.objects.create(scope="team", team=second, monthly_tokens=100)
+    UsageRecord.objects.create(
+        user=user, username=user.username, team=second, model="m", status="completed",
+        input_tokens=100, total_tokens=100, created_at=timezone.now(),
+    )  # fmt: skip
+    assert "Monthly budget reached: 100 of 100 tokens of team Lab's budget" in refusal(
+        user, conversation, answer.pk
+    )
+    assert Message.objects.get(pk=answer.pk).status == "incomplete"  # not claimed
