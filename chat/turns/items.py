@@ -154,8 +154,9 @@ class Item:
             part.text = part.text[: max(room, 0)]
             room -= len(part.text)
         for values in (self.summary, self.reasoning):
-            values[:] = [v[: max(room, 0)] for v in values]
-            room -= sum(map(len, values))
+            for i, value in enumerate(values):  # each slot takes from the room left
+                values[i] = value[: max(room, 0)]
+                room -= len(values[i])
         for key in ("arguments", "input", "code"):
             setattr(self, key, getattr(self, key)[: max(room, 0)])
             room -= len(getattr(self, key))
