@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.db import OperationalError, connection
 
 from chat.models import Message, UsageRecord
-from chat.turns import runner as runner_module
+from chat.turns import final_save
 from chat.turns.sweeper import sweep_expired
 from chat.upstream.client import close_shared_client
 from tests import fake_upstream as fake
@@ -63,7 +63,7 @@ async def test_a_final_save_refused_for_a_moment_is_tried_again(
 async def test_a_final_save_refused_for_good_is_marked_interrupted_by_the_sweeper(
     upstream, user, writer_lock, settings, monkeypatch
 ):
-    monkeypatch.setattr(runner_module, "FINISH_RETRY_PAUSES", (0.05, 0.05))  # keep it quick
+    monkeypatch.setattr(final_save, "FINISH_RETRY_PAUSES", (0.05, 0.05))  # keep it quick
     settings.TURN_LEASE_SECONDS = 1
     settings.CHAT_CHECKPOINT_INTERVAL = 0.05
     text = "lost " * 200

@@ -9,12 +9,11 @@ partial answer at most every few seconds, and stores the final answer and usage 
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from chat import context, images
@@ -23,11 +22,12 @@ from chat.models import Message
 from chat.socket_writer import write_pass
 from chat.tools.calls import Call, answer_calls
 from chat.tools.registry import ToolContext, enabled_tools
+from chat.turns.final_save import store_final, uncancellable
 from chat.turns.plan import StartedTurn, TurnPlan
 from chat.turns.replay import input_items
 from chat.turns.request import round_body
 from chat.turns.resume import Resume
-from chat.turns.save import checkpoint_turn, finish_turn
+from chat.turns.save import checkpoint_turn
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.start import start_turn
 from chat.turns.state import COMPLETED, Changes, TurnState
@@ -37,7 +37,6 @@ from chat.upstream.errors import UpstreamError, redact
 
 log = logging.getLogger(__name__)
 PROCESS_ID = f"proc-{uuid.uuid4().hex[:12]}"
-FINISH_RETRY_PAUSES = (0.1, 0.3, 1.0, 2.0)  # seconds between tries of the final save
 
 
 class Publisher(Protocol):
@@ -162,7 +161,7 @@ class TurnRunner:
         except BaseException:
             log.exception("could not store the start of the turn; upstream request cancelled")
             raise
-        await _uncancellable(self._finish())
+        await uncancellable(self._finish())
         if cancelled and not self._cancel_requested:
             raise asyncio.CancelledError  # someone else (Ctrl-C, shutdown) cancelled us
         if cancelled and self._task is not None:
@@ -369,28 +368,13 @@ class TurnRunner:
         if self.state.error_detail:  # the server's own words: never shown, logged redacted
             detail = redact(self.state.error_detail, [self.config.api_key])
             log.warning("upstream error message=%s: %s", self.started.assistant_message_id, detail)
-        self.stored = await self._store_final(input_chars)
-
-    async def _store_final(self, input_chars: int) -> Message:
-        """finish_turn, tried again while the database is busy (SQLite locked, a dropped
-        connection); if it never answers, the sweeper marks the turn interrupted from its
-        last checkpoint once the lease runs out."""
-        assert self.started is not None
-        for pause in (*FINISH_RETRY_PAUSES, None):
-            try:
-                return await sync_to_async(finish_turn)(
-                    message_id=self.started.assistant_message_id,
-                    snapshot=self.snapshot(),
-                    input_chars=input_chars,
-                    lease_owner=self.lease_owner,
-                    requested_model=self.plan.model,
-                )
-            except (OperationalError, InterfaceError) as exc:
-                if pause is None:
-                    raise
-                log.warning("final save failed (%s); trying again in %.1f s", exc, pause)
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
+        self.stored = await store_final(
+            message_id=self.started.assistant_message_id,
+            snapshot=self.snapshot,
+            input_chars=input_chars,
+            lease_owner=self.lease_owner,
+            requested_model=self.plan.model,
+        )
 
 
 def _chosen(plan: TurnPlan) -> effective.ChatSettings:
@@ -399,15 +383,3 @@ def _chosen(plan: TurnPlan) -> effective.ChatSettings:
         return effective.of(plan.settings)
     chosen = effective.defaults()
     return effective.with_model(chosen, plan.model) if plan.model else chosen
-
-
-async def _uncancellable(work: "Coroutine[Any, Any, None]") -> None:
-    """Run the final save to its end even if the task is cancelled meanwhile (Ctrl-C, a
-    shutdown): the cancellation is raised after it, never in the middle of it."""
-    task = asyncio.ensure_future(work)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        task.result()
-        raise
