@@ -112,3 +112,26 @@ def test_the_admin_refuses_a_budget_without_a_limit_or_with_the_wrong_scope(admi
     assert mismatched.status_code == 200 and not Budget.objects.exists()
     done = admin_client.post(url, {"scope": "user", "user": user.pk, "monthly_tokens": 5})
     assert done.status_code == 302 and Budget.objects.get().user == user
+
+
+@pytest.mark.django_db
+def test_a_conversation_shared_with_a_team_is_held_to_that_teams_budget(user):
+    """Not the person's first team: the one the conversation is shared with, as the ledger
+    charges it; a new conversation goes to the first team; budgets read in the order made."""
+    first, shared = Team.objects.create(name="First"), Team.objects.create(name="Shared")
+    Membership.objects.create(team=first, user=user)
+    Membership.objects.create(team=shared, user=user)
+    Budget.objects.create(scope="team", team=first, monthly_tokens=1000)
+    Budget.objects.create(scope="team", team=shared, monthly_tokens=100)
+    Budget.objects.create(scope="default", monthly_tokens=10_000)
+    spend(user, 95, team=shared)
+    spend(user, 50, team=first)
+    conversation = Conversation.objects.create(owner=user, shared_with=shared)
+    found = budgets.statuses(user.pk, conversation.pk)
+    assert [(s.label, s.tokens_used) for s in found] == [
+        ("team Shared's budget", 95),
+        ("your budget", 145),
+    ]
+    assert "95 %" in plan(user, conversation.pk).budget_warning
+    assert [s.label for s in budgets.statuses(user.pk)] == ["team First's budget", "your budget"]
+    assert plan(user).budget_warning == ""  # 50 of First's 1,000; 145 of the default 10,000

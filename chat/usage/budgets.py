@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Q, Sum
 from django.utils import timezone
 
-from accounts.models import Membership
+from accounts.models import Membership, Team
+from chat import sql
 from chat.models import Conversation
 from chat.usage.models import Budget, UsageRecord
 
@@ -76,15 +76,41 @@ def next_month(start: datetime) -> datetime:
 def team_for(user_id: int, conversation_id: int | None) -> int | None:
     """The team a turn is charged to, as the ledger decides it (chat/usage/ledger.py)."""
     if conversation_id is not None:
-        shared = (
-            Conversation.objects.filter(pk=conversation_id)
-            .values_list("shared_with_id", flat=True)
-            .first()
-        )
-        if shared is not None:
-            return shared
-    first = Membership.objects.filter(user_id=user_id).order_by("id").values_list("team_id")
-    return next((team for (team,) in first[:1]), None)
+        table = Conversation._meta.db_table
+        rows = sql.execute(f"SELECT shared_with_id FROM {table} WHERE id = %s", [conversation_id])
+        if rows[1] and rows[1][0][0] is not None:
+            return rows[1][0][0]
+    table = Membership._meta.db_table
+    first = f"SELECT team_id FROM {table} WHERE user_id = %s ORDER BY id LIMIT 1"
+    rows = sql.execute(first, [user_id])[1]
+    return rows[0][0] if rows else None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A budget row as the check reads it."""
+
+    scope: str
+    team_id: int | None
+    team_name: str
+    tokens: int | None
+    cost: Decimal | None
+
+
+def _rules(user_id: int) -> list[_Rule]:
+    """Every budget that may apply to the person: the default, theirs, and the teams' (few),
+    in one plain statement: this runs before every turn (chat/sql.py says why)."""
+    budget, team = Budget._meta.db_table, Team._meta.db_table
+    query = (
+        f"SELECT b.scope, b.team_id, t.name, b.monthly_tokens, b.monthly_cost FROM {budget} b "
+        f"LEFT JOIN {team} t ON t.id = b.team_id "
+        "WHERE b.scope IN (%s, %s) OR b.user_id = %s ORDER BY b.id"
+    )
+    rows = sql.execute(query, [Budget.Scope.DEFAULT, Budget.Scope.TEAM, user_id])[1]
+    return [
+        _Rule(scope, team_id, name or "", tokens, sql.from_db(Budget, "monthly_cost", cost))
+        for scope, team_id, name, tokens, cost in rows
+    ]
 
 
 def statuses(
@@ -92,39 +118,34 @@ def statuses(
 ) -> list[BudgetStatus]:
     """The budgets that apply to a person (theirs, else the default) and to the team the
     conversation is charged to (a new conversation: the person's first team)."""
-    budgets = list(
-        Budget.objects.filter(
-            Q(scope=Budget.Scope.DEFAULT) | Q(user_id=user_id) | Q(scope=Budget.Scope.TEAM)
-        ).select_related("team")
-    )  # team budgets are few; one statement, and none more when there is no budget at all
-    if not budgets:
+    rules = _rules(user_id)  # none at all: one statement, and nothing more
+    if not rules:
         return []
-    team_id = team_for(user_id, conversation_id) if any(b.team_id for b in budgets) else None
-    budgets = [b for b in budgets if b.scope != Budget.Scope.TEAM or b.team_id == team_id]
-    own = [b for b in budgets if b.scope == Budget.Scope.USER]
+    team_id = team_for(user_id, conversation_id) if any(r.team_id for r in rules) else None
+    rules = [r for r in rules if r.scope != Budget.Scope.TEAM or r.team_id == team_id]
+    own = any(r.scope == Budget.Scope.USER for r in rules)
     since = month_start(now)
-    result = []
-    for budget in budgets:
-        if budget.scope == Budget.Scope.DEFAULT and own:
-            continue  # a person's own budget replaces the default
-        result.append(_status(budget, user_id, since))
-    return result
+    return [
+        _status(rule, user_id, since)
+        for rule in rules
+        if not (rule.scope == Budget.Scope.DEFAULT and own)  # their own replaces the default
+    ]
 
 
-def _status(budget: Budget, user_id: int, since: datetime) -> BudgetStatus:
-    rows = UsageRecord.objects.filter(created_at__gte=since)
-    if budget.scope == Budget.Scope.TEAM:
-        rows, label = rows.filter(team_id=budget.team_id), f"team {budget.team.name}'s budget"
+def _status(rule: _Rule, user_id: int, since: datetime) -> BudgetStatus:
+    """What the ledger holds this month for the budget's team, or for the person."""
+    db, table = sql.database(), UsageRecord._meta.db_table
+    start = UsageRecord._meta.get_field("created_at").get_db_prep_value(since, db)
+    if rule.scope == Budget.Scope.TEAM:
+        who, whose, label = "team_id", rule.team_id, f"team {rule.team_name}'s budget"
     else:
-        rows, label = rows.filter(user_id=user_id), "your budget"
-    used = rows.aggregate(tokens=Sum("total_tokens"), cost=Sum("cost"))
-    return BudgetStatus(
-        label,
-        budget.monthly_tokens,
-        budget.monthly_cost,
-        used["tokens"] or 0,
-        used["cost"] or Decimal(0),
+        who, whose, label = "user_id", user_id, "your budget"
+    query = (
+        f"SELECT SUM(total_tokens), SUM(cost) FROM {table} WHERE created_at >= %s AND {who} = %s"
     )
+    ((tokens, cost),) = sql.execute(query, [start, whose])[1]
+    cost = sql.from_db(UsageRecord, "cost", cost) if cost is not None else None
+    return BudgetStatus(label, rule.tokens, rule.cost, tokens or 0, cost or Decimal(0))
 
 
 def check(*, user_id: int, conversation_id: int | None) -> str:
