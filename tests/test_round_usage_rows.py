@@ -29,15 +29,15 @@ def answer(user):
 
 
 def message_item(*texts: str) -> dict:
-    return {"type": "message", "parts": [{"type": "output_text", "text": t} for t in texts]}
+    return {"type": "message", "parts": [{"kind": "output_text", "text": t} for t in texts]}
 
 
 # Round 0: a call (20 characters of arguments); round 1: its output; round 2: a summary
-# (not answer text), a message of three parts (one empty) and a second message.
+# (not answer text, not counted), a message of three parts (one empty) and a second message.
 ITEMS = [
     {"type": "function_call", "name": "calculator", "arguments": '{"expression":"6*7"}'},
     {"type": "function_call_output", "output": "42"},
-    {"type": "reasoning", "parts": [{"type": "summary_text", "text": "thinking"}]},
+    {"type": "reasoning", "summary": ["thinking"]},
     message_item("abcd", "", "efgh"),
     message_item("ijkl"),
 ]
