@@ -12,6 +12,7 @@ Every value is first made storable in its column (chat/storable.py): a value fro
 the database would reject must not fail the write that saves an answer.
 """
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
@@ -35,11 +36,28 @@ def execute(sql: str, params: list[Any]) -> tuple[int, list[tuple[Any, ...]]]:
 
 def from_db(model: type[models.Model], name: str, value: Any) -> Any:
     """A column's value as the ORM reads it (SQLite's naive datetimes made aware, ...)."""
-    db, field = database(), model._meta.get_field(name)
-    column = field.get_col(model._meta.db_table)
-    for convert in db.ops.get_db_converters(column) + field.get_db_converters(db):
-        value = convert(value, column, db)
-    return value
+    return reader(model, (name,))((value,))[0]
+
+
+def reader(model: type[models.Model], names: Sequence[str]) -> Callable[[Sequence[Any]], list]:
+    """from_db for whole rows of these columns: each column's converters are looked up once,
+    not once a value (~40 µs a lookup; the price table is read before every ledger row)."""
+    db, table = database(), model._meta.db_table
+    steps = []
+    for name in names:
+        field = model._meta.get_field(name)
+        column = field.get_col(table)
+        steps.append((column, db.ops.get_db_converters(column) + field.get_db_converters(db)))
+
+    def read(row: Sequence[Any]) -> list:
+        values = []
+        for value, (column, converters) in zip(row, steps, strict=True):
+            for convert in converters:
+                value = convert(value, column, db)
+            values.append(value)
+        return values
+
+    return read
 
 
 def update(model: type[models.Model], values: dict[str, Any], where: str, params: list) -> int:

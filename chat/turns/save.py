@@ -83,7 +83,7 @@ def _stored_answer(message_id: int, values: dict[str, Any]) -> tuple[Message, in
     if not rows:
         raise Message.DoesNotExist("Message matching query does not exist.")
     *row, owner_id = rows[0]
-    read = {name: sql.from_db(Message, name, value) for name, value in zip(names, row, strict=True)}
+    read = dict(zip(names, sql.reader(Message, names)(row), strict=True))
     message = Message(id=message_id, **{**read, **values})  # values last: the snapshot's model
     message._state.adding = False
     message._state.db = sql.database().alias

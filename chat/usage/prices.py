@@ -61,10 +61,9 @@ def load_prices() -> list[Price]:
     names = ("id", "model", "effective_from", "input_per_million")
     names += ("cached_input_per_million", "output_per_million")
     rows = sql.execute(f"SELECT {', '.join(names)} FROM {ModelPrice._meta.db_table}", [])[1]
-    prices = []
+    prices, read = [], sql.reader(ModelPrice, names)
     for row in rows:
-        values = [sql.from_db(ModelPrice, n, v) for n, v in zip(names, row, strict=True)]
-        pk, model, since, input_, cached, output = values
+        pk, model, since, input_, cached, output = read(row)
         prices.append(Price(pk, model, since, input_, input_ if cached is None else cached, output))
     return prices
 
