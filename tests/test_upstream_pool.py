@@ -174,3 +174,44 @@ async def test_one_pool_per_loop_and_a_limit_of_at_least_one(servers):
     assert pool.pool_for(loop, 2) is not p
     pool.close_pool(loop)
     pool.close_pool(loop)  # none left: nothing to do
+
+
+async def test_a_yielded_place_is_counted_once_and_logs_nothing(servers, caplog):
+    a, b, c = servers
+    p = Pool(asyncio.get_running_loop(), 3)
+    first, _ = await p.acquire(key(a), 1.0)
+    second, _ = await p.acquire(key(a), 1.0)
+    for wire in (first, second):
+        await answer(wire)
+        p.release(wire, True)
+    await use(p, b)
+    with caplog.at_level("ERROR"):
+        await use(p, c)  # full: A's oldest yields
+        await until(lambda: a.open_now == 1)
+        await asyncio.sleep(0.05)  # the closed connection's own callbacks have run
+    assert not first.alive and second.alive
+    assert (p.open, p.idle_count()) == (3, 3)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    p.close()
+
+
+async def test_a_waiter_that_leaves_unwoken_keeps_the_others_in_order(servers):
+    a, b, c = servers
+    p = Pool(asyncio.get_running_loop(), 1)
+    held, _ = await p.acquire(key(a), 1.0)
+    first = asyncio.create_task(p.acquire(key(a), 1.0))
+    await asyncio.sleep(0.01)
+    leaving = asyncio.create_task(p.acquire(key(a), 1.0))
+    await asyncio.sleep(0.01)
+    third = asyncio.create_task(p.acquire(key(a), 1.0))
+    await asyncio.sleep(0.05)
+    leaving.cancel()  # never woken: nobody else is woken for it
+    await asyncio.sleep(0.05)
+    p.release(held, False)
+    done, _ = await asyncio.wait({first, third}, timeout=2, return_when=asyncio.FIRST_COMPLETED)
+    assert done == {first}  # the first in line, still first
+    wire, _ = first.result()
+    p.release(wire, False)
+    wire, _ = await asyncio.wait_for(third, 2)
+    p.release(wire, False)
+    assert leaving.cancelled()
