@@ -59,3 +59,9 @@ def test_events_before_a_too_large_remainder_in_one_chunk_are_kept():
     assert out == [b"a", b"b", sse.TOO_LARGE]
     assert framer.feed(b"more of it\n\ndata: c\n\n") == [b"c"]
     assert framer.close() == []
+
+
+def test_a_chunk_ending_in_a_blank_line_with_cr_endings_inside():
+    # It ends like the usual chunk, but its lone \r and \r\n must be line ends too.
+    framer = SSEFramer()
+    assert framer.feed(b"data: a\r\rdata: b\r\n\r\ndata: c\n\n") == [b"a", b"b", b"c"]
