@@ -65,3 +65,15 @@ def test_a_chunk_ending_in_a_blank_line_with_cr_endings_inside():
     # It ends like the usual chunk, but its lone \r and \r\n must be line ends too.
     framer = SSEFramer()
     assert framer.feed(b"data: a\r\rdata: b\r\n\r\ndata: c\n\n") == [b"a", b"b", b"c"]
+
+
+@pytest.mark.parametrize(
+    ("block", "data"),
+    [
+        (b"event: x\ndata: a\ndata: b\n\n", [b"a\nb"]),  # two data lines after the type
+        (b"event: x\nddata: y\n\n", [b""]),  # not a data line: only a sign of life
+        (b"event: x\ndata: a\nid: 1\n\n", [b"a"]),
+    ],
+)
+def test_blocks_that_start_with_the_type_but_are_not_the_usual_pair(block, data):
+    assert SSEFramer().feed(block) == data
