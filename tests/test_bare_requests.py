@@ -89,6 +89,9 @@ async def test_which_encodings_are_read():
     await _stop(plain)
     with pytest.raises(NotAnEventStream, match="content-encoding 'br' is not supported"):
         body_for(sse, "content-encoding: br")
+    long_name = "z" * 60  # the server's word, clipped before it reaches a message
+    with pytest.raises(NotAnEventStream, match=f"^content-encoding '{'z' * 40}' is not"):
+        body_for(sse, f"content-encoding: {long_name}")
 
 
 async def _stop(body: bare.WireBody) -> None:
@@ -169,3 +172,19 @@ async def test_an_empty_error_answer_is_logged_by_its_reason(caplog):
                                        deadline=loop.time() + 5)  # fmt: skip
     assert caught.value.status == 418
     assert "upstream HTTP 418 -: Short And Stout" in caplog.text
+
+
+async def test_a_response_closed_twice_gives_its_connection_back_once():
+    async with RawServer() as server:
+        server.script(raw.reply(raw.head("200 OK", "content-length: 2") + b"ok"))
+        loop = asyncio.get_running_loop()
+        pool = Pool(loop, 2)
+        wire, _ = await pool.acquire(("http", "127.0.0.1", server.port), 1.0)
+        wire.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        await wire.head()
+        assert await wire.read() == b"ok" and await wire.read() == b""
+        response = bare.WireResponse(pool, wire)
+        await response.aclose()
+        await response.aclose()
+        assert (pool.open, pool.idle_count()) == (1, 1)
+        pool.close()
