@@ -143,9 +143,10 @@ def test_a_value_that_is_not_json_counts_as_too_large():
 
 
 def test_merge_raw_keeps_old_values_only_where_the_new_ones_are_empty():
-    old = {"a": 1, "b": 2, "nested": {"c": [1], "d": 4}}
-    new = {"a": None, "b": 3, "e": "", "nested": {"c": [], "d": 5}}
-    assert merge_raw(old, new) == {"a": 1, "b": 3, "e": "", "nested": {"c": [1], "d": 5}}
+    old = {"a": 1, "b": 2, "s": "out", "nested": {"c": [1], "d": 4}}
+    new = {"a": None, "b": 3, "s": "", "e": "", "nested": {"c": [], "d": 5}}
+    merged = {"a": 1, "b": 3, "s": "out", "e": "", "nested": {"c": [1], "d": 5}}
+    assert merge_raw(old, new) == merged
 
 
 def test_text_delta_and_refusal_delta_make_parts_of_their_kind():
