@@ -29,7 +29,9 @@ async def test_turns_due_together_share_one_timer_and_are_never_late():
     now = loop.time()
     turns = [Turn(loop) for _ in range(100)]
     line = (int(now / tick.grain) + 3) * tick.grain  # a grid line 10-15 ms from now
-    dues = [line + i * tick.grain / 200 for i in range(100)]  # all within one grain
+    # All within one grain and never on its edge: `line / grain` computed in floats may
+    # land just below the integer, which put a due time of exactly `line` a grain earlier.
+    dues = [line + (i + 0.5) * tick.grain / 200 for i in range(100)]
     for turn, due in zip(turns, dues, strict=True):
         tick.at(due, turn.flush)
     assert timers(loop) - before == 1 and tick.pending() == 100
