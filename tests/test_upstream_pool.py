@@ -99,17 +99,20 @@ async def test_the_oldest_of_one_hosts_idle_connections_yields(servers):
     p.close()
 
 
-async def test_closing_the_pool_closes_its_idle_connections(servers):
+async def test_closing_the_pool_closes_its_idle_connections(servers, caplog):
     a, b, c = servers
     p = Pool(asyncio.get_running_loop(), 5)
     wa, _ = await use(p, a)
     wb, _ = await use(p, b)
     busy, _ = await p.acquire(key(c), 1.0)
     assert (p.open, p.idle_count()) == (3, 2)
-    p.close()
-    assert (p.open, p.idle_count()) == (1, 0)  # the one in use still counts
-    assert not wa.alive and not wb.alive and busy.alive
-    await until(lambda: a.open_now == 0 and b.open_now == 0)
+    with caplog.at_level("ERROR"):
+        p.close()
+        assert (p.open, p.idle_count()) == (1, 0)  # the one in use still counts
+        assert not wa.alive and not wb.alive and busy.alive
+        await until(lambda: a.open_now == 0 and b.open_now == 0)
+        await asyncio.sleep(0.05)  # the closed connections' own callbacks have run
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
     await answer(busy)
     p.release(busy, True)  # back after the close: closed, not kept
     assert (p.open, p.idle_count()) == (0, 0)
@@ -215,3 +218,19 @@ async def test_a_waiter_that_leaves_unwoken_keeps_the_others_in_order(servers):
     wire, _ = await asyncio.wait_for(third, 2)
     p.release(wire, False)
     assert leaving.cancelled()
+
+
+async def test_closing_with_a_waiter_leaves_it_waiting_for_room(servers):
+    a, b, c = servers
+    p = Pool(asyncio.get_running_loop(), 1)
+    held, _ = await p.acquire(key(a), 1.0)
+    waiting = asyncio.create_task(p.acquire(key(a), 1.0))
+    await asyncio.sleep(0.05)
+    p.close()  # nothing idle to close; the waiter is woken and waits on
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    p.release(held, True)  # after the close: closed, its place given to the waiter
+    wire, reused = await asyncio.wait_for(waiting, 2)
+    assert not reused and wire is not held
+    p.release(wire, False)
+    assert p.open == 0
