@@ -59,6 +59,10 @@ def test_the_claim_titles_only_an_untitled_conversation_and_moves_its_branch(use
     assert Message.objects.get(pk=regenerated.assistant_message_id).parent_id == question.pk
     assert Conversation.objects.get(pk=conversation.pk).current_leaf_id == question.pk
     assert Message.objects.filter(role="user").count() == 2
+    # The claim sees the live answer (a plan made before it was written) and says so.
+    with pytest.raises(TurnRejected) as refused:
+        start_turn(plan=TurnPlan(user.pk, conversation.pk, "more", "m", []), lease_owner="x")
+    assert str(refused.value) == "A reply is still being written in this conversation."
 
 
 class _Clock:
