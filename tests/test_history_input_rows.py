@@ -48,6 +48,10 @@ def test_a_text_only_answer_is_its_text_and_its_items_are_not_read(settings):
 def test_reasoning_goes_back_only_when_requests_are_not_stored(settings):
     raw = json.dumps([REASONING, MESSAGE])
     assert history_input([("assistant", "It is 2.", "completed", raw)]) == [ANSWER]
+    # Decoded for its tool output, an answer still leaves its reasoning out when stored.
+    tooled = json.dumps([REASONING, CALL, OUTPUT, MESSAGE])
+    sent = history_input([("assistant", "It is 2.", "completed", tooled)])
+    assert sent == [SENT_CALL, OUTPUT, ANSWER]
     settings.CHAT_STORE = False
     assert history_input([("assistant", "It is 2.", "completed", raw)]) == [SENT_REASONING, ANSWER]
     decoded = [REASONING, MESSAGE]  # the ORM's rows come decoded already
