@@ -72,8 +72,21 @@ def test_a_new_conversation_plans_with_the_defaults_and_every_offered_hosted_too
 
 def test_nothing_to_regenerate_or_edit_in_a_new_conversation(user):
     for where in ({"regenerate": 1}, {"edit_of": 1}):
-        with pytest.raises(TurnRejected, match="nothing to regenerate or edit"):
+        with pytest.raises(TurnRejected) as refused:
             send(user, **where)
+        assert str(refused.value) == "There is nothing to regenerate or edit in a new conversation."
+
+
+def test_a_plain_send_goes_below_the_version_on_screen_not_the_newest(user):
+    conversation = chat(user, "q1", "a1")
+    q1, a1 = Message.objects.get(text="q1"), Message.objects.get(text="a1")
+    newer = Message.objects.create(conversation=conversation, role="assistant", text="a1b",
+                                   parent=q1)  # fmt: skip
+    assert send(user, conversation.pk).parent_id == newer.pk  # no leaf chosen: the newest
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=a1)
+    plan = send(user, conversation.pk)
+    assert plan.parent_id == a1.pk
+    assert plan.input[1] == {"type": "message", "role": "assistant", "content": "a1"}
 
 
 def test_an_unknown_or_foreign_or_deactivated_conversation_is_not_found(user, other_user):
