@@ -184,8 +184,10 @@ async def open_stream(
 
 async def _send(pool: Pool, key: Key, request: bytes, connect_timeout: float) -> Wire:
     """A connection with the answer's head read. A reused connection the server had closed
-    meanwhile fails before any answer: that request is sent again on a fresh one, once."""
-    for _ in range(2):
+    meanwhile fails before any answer: that request is sent again, once (on the next idle
+    connection or a fresh one; a second such failure is a connect error, which the caller
+    may retry after its backoff)."""
+    for attempt in range(2):
         wire, reused = await _connect(pool, key, connect_timeout)
         try:
             wire.send(request)
@@ -199,7 +201,7 @@ async def _send(pool: Pool, key: Key, request: bytes, connect_timeout: float) ->
             ) from None
         except WireError as exc:
             pool.release(wire, reuse=False)
-            if reused and not wire.status:
+            if reused and not wire.status and attempt == 0:
                 continue
             log.warning("upstream unreachable: %s", errors.redact(str(exc)))
             raise UpstreamError(errors.CONNECT, "Could not reach the model server.") from None
