@@ -50,7 +50,7 @@ def test_the_request_bytes():
     post = bare._request("POST", b"/v1/r", "h:1", {"Authorization": "Bearer k"}, b'{"a":1}')
     assert post == (
         b"POST /v1/r HTTP/1.1\r\nHost: h:1\r\nAuthorization: Bearer k\r\n"
-        b"Accept-Encoding: identity\r\nContent-Length: 7\r\n\r\n{\"a\":1}"
+        b'Accept-Encoding: identity\r\nContent-Length: 7\r\n\r\n{"a":1}'
     )
     get = bare._request("GET", b"/v1/r?stream=true", "h", {}, None)
     assert get == b"GET /v1/r?stream=true HTTP/1.1\r\nHost: h\r\nAccept-Encoding: identity\r\n\r\n"

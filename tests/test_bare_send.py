@@ -83,7 +83,7 @@ async def test_an_error_body_after_the_first_event_deadline_is_still_read(server
 
 async def test_a_stalled_error_body_is_waited_for_five_seconds(server):
     async def stall(writer, request):
-        writer.write(b"HTTP/1.1 500 Oops\r\ncontent-length: 100\r\n\r\n{\"err")
+        writer.write(b'HTTP/1.1 500 Oops\r\ncontent-length: 100\r\n\r\n{"err')
         await asyncio.sleep(20)
         return False
 

@@ -13,7 +13,9 @@ from chat.upstream.answers import http_error
 KEY = "configured-key-123456"
 
 
-def read(status: int, raw: bytes, caplog, reason: str = "Reason") -> tuple[errors.UpstreamError, str]:
+def read(
+    status: int, raw: bytes, caplog, reason: str = "Reason"
+) -> tuple[errors.UpstreamError, str]:
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="chat.upstream.client"):
         err = http_error(status, reason, {}, raw, KEY)

@@ -67,9 +67,10 @@ async def test_a_change_of_certificate_file_makes_a_new_context(tmp_path, monkey
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first, second = self_signed(tmp_path / "a"), self_signed(tmp_path / "b")
-    async with RawServer(tls=server_context(first)) as one, RawServer(
-        tls=server_context(second)
-    ) as two:
+    async with (
+        RawServer(tls=server_context(first)) as one,
+        RawServer(tls=server_context(second)) as two,
+    ):
         one.script(raw.chunked_answer("one"))
         two.script(raw.chunked_answer("two"))
         try:
