@@ -6,6 +6,7 @@ plan of a turn taken over after its runner died (resume_plan)."""
 import pytest
 from django.db.models import JSONField, Value
 
+from accounts.models import Membership, Team
 from chat import context
 from chat.conversation_settings import effective
 from chat.models import Budget, Conversation, Message, UsageRecord
@@ -157,6 +158,21 @@ def test_the_budget_warning_is_planned_and_a_used_up_budget_refused(user):
     UsageRecord.objects.filter(pk=spent.pk).update(input_tokens=100, total_tokens=100)
     with pytest.raises(TurnRejected, match="^Monthly budget reached"):
         send(user)
+
+
+def test_the_budget_checked_is_the_team_the_conversation_is_charged_to(user):
+    first, shared = Team.objects.create(name="First"), Team.objects.create(name="Shared")
+    Membership.objects.create(team=first, user=user)
+    Membership.objects.create(team=shared, user=user)
+    Budget.objects.create(scope="team", team=shared, monthly_tokens=10)
+    UsageRecord.objects.create(
+        user=user, username=user.username, team=shared, model="wide", status="completed",
+        input_tokens=10, total_tokens=10,
+    )  # fmt: skip
+    assert send(user).budget_warning == ""  # a new conversation: charged to the first team
+    conversation = chat(user, "q", shared_with=shared)
+    with pytest.raises(TurnRejected, match="^Monthly budget reached: .* team Shared's budget"):
+        send(user, conversation.pk)
 
 
 def test_old_turns_are_left_out_to_fit_the_conversations_model(user):
