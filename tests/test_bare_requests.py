@@ -127,7 +127,8 @@ async def test_a_refused_connect_is_logged_with_its_reason(caplog):
                                    deadline=loop.time() + 5)  # fmt: skip
     assert caught.value.kind == errors.CONNECT
     assert caught.value.message == "Could not reach the model server."
-    assert "upstream unreachable: [Errno" in caplog.text
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "chat.upstream.client"]
+    assert line.startswith("upstream unreachable: [Errno")
 
 
 async def test_an_error_answer_cut_short_keeps_what_came():

@@ -125,3 +125,49 @@ async def test_two_kept_connections_dropped_as_we_send_are_a_connect_error(serve
         await open_once(server)
     assert caught.value.kind == errors.CONNECT  # ours, not an internal error
     assert len(server.requests) == 4
+
+
+async def test_a_stream_cancelled_before_its_head_gives_its_place_back(server):
+    async def silent(writer, request):
+        await asyncio.sleep(5)
+        return False
+
+    server.script(silent)
+    opening = asyncio.ensure_future(open_once(server))
+    await asyncio.sleep(0.2)
+    opening.cancel()  # Stop pressed while the server has not answered
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    pool = pool_for(asyncio.get_running_loop(), 4)
+    assert (pool.open, pool.idle_count()) == (0, 0)
+
+
+async def test_a_connect_that_hangs_is_described_in_our_words(monkeypatch):
+    loop = asyncio.get_running_loop()
+
+    async def blackhole(*args, **kwargs):
+        await asyncio.sleep(30)  # a SYN nobody answers (no loopback address does that)
+
+    monkeypatch.setattr(loop, "create_connection", blackhole)
+    with pytest.raises(UpstreamError) as caught:
+        await bare.open_stream("GET", "http://10.9.9.9/v1", None, {}, connect_timeout=0.2,
+                               max_connections=4, api_key=KEY, deadline=loop.time() + 5)  # fmt: skip
+    assert caught.value.kind == errors.CONNECT_TIMEOUT
+    assert caught.value.message == "Connecting to the model server timed out."
+    close_pool(loop)
+
+
+async def test_a_connect_error_without_words_is_logged_by_its_type(monkeypatch, caplog):
+    loop = asyncio.get_running_loop()
+
+    async def refuse(*args, **kwargs):
+        raise ConnectionRefusedError()
+
+    monkeypatch.setattr(loop, "create_connection", refuse)
+    with caplog.at_level(logging.WARNING, logger="chat.upstream.client"):
+        with pytest.raises(UpstreamError) as caught:
+            await bare.open_stream("GET", "http://10.9.9.9/v1", None, {}, connect_timeout=1,
+                                   max_connections=4, api_key=KEY, deadline=loop.time() + 5)  # fmt: skip
+    assert caught.value.kind == errors.CONNECT
+    assert logged(caplog) == ["upstream unreachable: ConnectionRefusedError"]
+    close_pool(loop)
