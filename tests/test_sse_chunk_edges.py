@@ -77,3 +77,10 @@ def test_a_chunk_ending_in_a_blank_line_with_cr_endings_inside():
 )
 def test_blocks_that_start_with_the_type_but_are_not_the_usual_pair(block, data):
     assert SSEFramer().feed(block) == data
+
+
+def test_the_first_event_of_a_stream_may_be_exactly_the_limit():
+    body = b"data: " + b"x" * (LIMIT - 6)
+    framer = SSEFramer()
+    assert framer.feed(body) == []
+    assert framer.feed(b"\n\n") == [body[6:]]

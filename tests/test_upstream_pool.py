@@ -234,3 +234,18 @@ async def test_closing_with_a_waiter_leaves_it_waiting_for_room(servers):
     assert not reused and wire is not held
     p.release(wire, False)
     assert p.open == 0
+
+
+async def test_a_reused_connection_closing_later_logs_nothing(servers, caplog):
+    a, b, c = servers
+    p = Pool(asyncio.get_running_loop(), 2)
+    first, _ = await use(p, a)
+    with caplog.at_level("ERROR"):
+        wire, reused = await p.acquire(key(a), 1.0)
+        assert (wire, reused) == (first, True)
+        wire.close()  # in use, then closed: the pool's idle hook is no longer on it
+        await until(lambda: a.open_now == 0)
+        await asyncio.sleep(0.05)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    p.release(wire, True)
+    assert (p.open, p.idle_count()) == (0, 0)

@@ -149,3 +149,15 @@ async def test_close_over_a_real_socket_reaches_the_server():
             await asyncio.sleep(0.01)
         assert seen.is_set()
         assert not w.alive
+
+
+async def test_reading_pauses_only_past_the_high_water_mark():
+    from chat.upstream.wire import HIGH_WATER
+
+    w, t = connected()
+    w.data_received(raw.head("200 OK", f"content-length: {HIGH_WATER * 2}"))
+    await w.head()
+    w.data_received(b"a" * HIGH_WATER)
+    assert t.reading  # exactly at the mark: still reading
+    w.data_received(b"b")
+    assert not t.reading and t.pauses == 1
