@@ -161,3 +161,10 @@ async def test_reading_pauses_only_past_the_high_water_mark():
     assert t.reading  # exactly at the mark: still reading
     w.data_received(b"b")
     assert not t.reading and t.pauses == 1
+
+
+async def test_an_eof_before_the_head_says_so():
+    w, t = connected()
+    w.eof_received()
+    with pytest.raises(WireError, match="^the server closed the connection before answering$"):
+        await asyncio.wait_for(w.head(), 1)
