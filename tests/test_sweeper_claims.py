@@ -51,12 +51,9 @@ def test_expired_background_turns_are_claimed_the_others_interrupted(user, caplo
     assert stored[plain.pk] == stored[no_id.pk] == ""
     assert Message.objects.get(pk=alive.pk).status == "streaming"
     assert [r.getMessage() for r in caplog.records] == [
-        f"resuming background turn conversation={resumable.conversation_id} "
-        f"message={resumable.pk}",
-        f"turn interrupted (lease expired) conversation={plain.conversation_id} "
-        f"message={plain.pk}",
-        f"turn interrupted (lease expired) conversation={no_id.conversation_id} "
-        f"message={no_id.pk}",
+        f"resuming background turn conversation={resumable.conversation_id} message={resumable.pk}",
+        f"turn interrupted (lease expired) conversation={plain.conversation_id} message={plain.pk}",
+        f"turn interrupted (lease expired) conversation={no_id.conversation_id} message={no_id.pk}",
     ]
     assert all(r.levelno == logging.WARNING for r in caplog.records)
 
