@@ -145,3 +145,12 @@ def reply(raw: bytes, *, keep: bool = True, delay: float = 0.0) -> Handler:
 
 def chunked_answer(text: str = "hello", **kw: bool) -> Handler:
     return reply(head("200 OK", "transfer-encoding: chunked") + chunked(answer(text)), **kw)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait up to 3 s for `condition` (a socket's far side acts on its own time); fail if never."""
+    for _ in range(300):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")

@@ -36,14 +36,6 @@ async def use(p: Pool, server: RawServer) -> tuple[Wire, bool]:
     return wire, reused
 
 
-async def until(condition) -> None:
-    for _ in range(300):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
-
-
 @pytest.fixture
 async def servers():
     async with RawServer() as a, RawServer() as b, RawServer() as c:
@@ -61,7 +53,7 @@ async def test_at_the_limit_the_oldest_idle_connection_of_another_host_yields(se
     assert not reused
     assert (p.open, p.idle_count()) == (2, 2)
     assert not wa.alive and wb.alive and wc.alive
-    await until(lambda: a.open_now == 0)
+    await raw.until(lambda: a.open_now == 0)
     assert (b.open_now, c.open_now) == (1, 1)
     assert await use(p, b) == (wb, True)  # the younger one was kept
     p.close()
@@ -110,14 +102,14 @@ async def test_closing_the_pool_closes_its_idle_connections(servers, caplog):
         p.close()
         assert (p.open, p.idle_count()) == (1, 0)  # the one in use still counts
         assert not wa.alive and not wb.alive and busy.alive
-        await until(lambda: a.open_now == 0 and b.open_now == 0)
+        await raw.until(lambda: a.open_now == 0 and b.open_now == 0)
         await asyncio.sleep(0.05)  # the closed connections' own callbacks have run
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
     await answer(busy)
     p.release(busy, True)  # back after the close: closed, not kept
     assert (p.open, p.idle_count()) == (0, 0)
     assert not busy.alive
-    await until(lambda: c.open_now == 0)
+    await raw.until(lambda: c.open_now == 0)
 
 
 async def test_at_most_idle_limit_connections_are_kept(servers, monkeypatch):
@@ -190,7 +182,7 @@ async def test_a_yielded_place_is_counted_once_and_logs_nothing(servers, caplog)
     await use(p, b)
     with caplog.at_level("ERROR"):
         await use(p, c)  # full: A's oldest yields
-        await until(lambda: a.open_now == 1)
+        await raw.until(lambda: a.open_now == 1)
         await asyncio.sleep(0.05)  # the closed connection's own callbacks have run
     assert not first.alive and second.alive
     assert (p.open, p.idle_count()) == (3, 3)
@@ -244,7 +236,7 @@ async def test_a_reused_connection_closing_later_logs_nothing(servers, caplog):
         wire, reused = await p.acquire(key(a), 1.0)
         assert (wire, reused) == (first, True)
         wire.close()  # in use, then closed: the pool's idle hook is no longer on it
-        await until(lambda: a.open_now == 0)
+        await raw.until(lambda: a.open_now == 0)
         await asyncio.sleep(0.05)
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
     p.release(wire, True)

@@ -36,13 +36,6 @@ async def serving(script: Script) -> AsyncIterator[Wire]:
         server.close()
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(300):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-
-
 def answer_then(extra: bytes, body: bytes = b"ok") -> Script:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
@@ -63,7 +56,7 @@ async def test_bytes_before_any_request_fail_the_connection_in_our_words():
         await asyncio.sleep(5)
 
     async with serving(talks_first) as w:
-        await until(lambda: not w.alive)
+        await raw.until(lambda: not w.alive)
         assert not w.alive and not w.reusable
         w.send(REQUEST)
         with pytest.raises(BadResponse, match="^unexpected bytes from the server$"):
@@ -76,7 +69,7 @@ async def test_a_whole_answer_sent_after_the_end_fails_the_connection():
         w.send(REQUEST)
         await w.head()
         assert await drain(w) == b"ok"
-        await until(lambda: not w.alive)
+        await raw.until(lambda: not w.alive)
         assert not w.alive and not w.reusable
         w.send(REQUEST)
         with pytest.raises(BadResponse, match="^unexpected bytes from the server$"):
