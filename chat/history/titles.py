@@ -108,29 +108,38 @@ def plan_title(conversation_id: int, message_id: int) -> TitlePlan | None:
 
 
 def _plan(conversation_id: int, message_id: int) -> tuple[TitlePlan | None, bool]:
-    """The plan, and whether no later turn can need one (its first answer is done)."""
-    convo = Conversation.objects.filter(pk=conversation_id).first()
-    if convo is None:
+    """The plan, and whether no later turn can need one (its first answer is done). Reads
+    only the columns it uses: a whole answer row would decode its items for nothing."""
+    named = Conversation.objects.filter(pk=conversation_id).values_list("title_by_person")
+    named = named.first()
+    if named is None:
         return None, False
-    if convo.title_by_person:
+    if named[0]:
         return None, True
     answers = Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
-    first = answers.filter(status=Message.Status.COMPLETED).order_by("created_at", "id").first()
+    first = (
+        answers.filter(status=Message.Status.COMPLETED)
+        .order_by("created_at", "id")
+        .values_list("id", "text")
+        .first()
+    )
     if first is None:
         return None, False
-    if first.pk != message_id:
+    first_id, answer = first
+    if first_id != message_id:
         return None, True
     question = (
         Message.objects.filter(
-            conversation_id=conversation_id, role=Message.Role.USER, id__lt=first.pk
+            conversation_id=conversation_id, role=Message.Role.USER, id__lt=first_id
         )
         .order_by("id")
+        .values_list("text", flat=True)
         .first()
     )
     plan = TitlePlan(
         conversation_id=conversation_id,
-        question=question.text if question else "",
-        answer=first.text,
+        question=question or "",
+        answer=answer,
         model=settings.CHAT_MODEL,
     )
     return plan, True
