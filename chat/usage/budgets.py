@@ -13,9 +13,10 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from accounts.models import Membership, Team
+from accounts.models import Team
 from chat import sql
 from chat.models import Conversation
+from chat.usage import ledger
 from chat.usage.models import Budget, UsageRecord
 
 WARN_AT = Decimal("0.8")
@@ -74,16 +75,15 @@ def next_month(start: datetime) -> datetime:
 
 
 def team_for(user_id: int, conversation_id: int | None) -> int | None:
-    """The team a turn is charged to, as the ledger decides it (chat/usage/ledger.py)."""
+    """The team a turn is charged to, as the ledger decides it, in one statement."""
+    shared, params = "NULL", [user_id]
     if conversation_id is not None:
         table = Conversation._meta.db_table
-        rows = sql.execute(f"SELECT shared_with_id FROM {table} WHERE id = %s", [conversation_id])
-        if rows[1] and rows[1][0][0] is not None:
-            return rows[1][0][0]
-    table = Membership._meta.db_table
-    first = f"SELECT team_id FROM {table} WHERE user_id = %s ORDER BY id LIMIT 1"
-    rows = sql.execute(first, [user_id])[1]
-    return rows[0][0] if rows else None
+        shared, params = (
+            f"(SELECT shared_with_id FROM {table} WHERE id = %s)",
+            [conversation_id, user_id],
+        )
+    return sql.execute(f"SELECT {ledger.charged_team(shared, '%s')}", params)[1][0][0]
 
 
 @dataclass(frozen=True)

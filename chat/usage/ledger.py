@@ -97,13 +97,12 @@ def owner_of(conversation_id: int | None) -> Owner:
     """The conversation's owner and title, and its team: the one it is shared with, else the
     owner's first team (the oldest membership); none if the owner has no team."""
     users = get_user_model()._meta.db_table
+    team = charged_team("c.shared_with_id", "c.owner_id")
     rows = sql.execute(
         f"SELECT c.owner_id, u.username, c.title, t.id, t.name "
         f"FROM {Conversation._meta.db_table} c "
         f"LEFT JOIN {users} u ON u.id = c.owner_id "
-        f"LEFT JOIN {Team._meta.db_table} t ON t.id = COALESCE(c.shared_with_id, "
-        f"(SELECT m.team_id FROM {Membership._meta.db_table} m "
-        "WHERE m.user_id = c.owner_id ORDER BY m.id LIMIT 1)) "
+        f"LEFT JOIN {Team._meta.db_table} t ON t.id = {team} "
         "WHERE c.id = %s",
         [conversation_id],
     )[1]
@@ -111,3 +110,13 @@ def owner_of(conversation_id: int | None) -> Owner:
         return Owner()
     user_id, username, title, team_id, team_name = rows[0]
     return Owner(user_id, username or "", title or "", team_id, team_name or "")
+
+
+def charged_team(shared_with: str, owner: str) -> str:
+    """SQL for the team a conversation's rows are charged to, from the SQL of its
+    `shared_with_id` and of its owner's id: the team it is shared with, else the owner's
+    first team (the oldest membership). The budget check asks the same (chat/usage/budgets.py)."""
+    return (
+        f"COALESCE({shared_with}, (SELECT m.team_id FROM {Membership._meta.db_table} m "
+        f"WHERE m.user_id = {owner} ORDER BY m.id LIMIT 1))"
+    )
