@@ -28,7 +28,6 @@ def checkpoint_turn(*, message_id: int, snapshot: TurnSnapshot, lease_owner: str
     )
 
 
-@transaction.atomic
 def finish_turn(
     *,
     message_id: int,
@@ -41,31 +40,34 @@ def finish_turn(
     while the answer is still live (and, given `lease_owner`, still that runner's). An answer
     already ended (a second end, the sweeper, another runner) is returned as stored, with no
     second usage row."""
-    values = {
-        **_message_fields(snapshot),
-        "status": snapshot.status,
-        "done_at": timezone.now(),
-        "lease_owner": "",
-        "lease_expires_at": None,
-    }
-    # UPDATEs lock the answer's row, then its conversation's, until the commit: what
-    # select_for_update() with select_related() locked, in interrupt_turn's order. The columns
-    # left alone were written at creation (save() wrote them back unchanged).
-    where, params = "id = %s AND status IN (%s, %s)", [message_id, *Message.LIVE_STATUSES]
-    if lease_owner is not None:
-        where, params = f"{where} AND lease_owner = %s", [*params, lease_owner]
-    if not sql.update(Message, values, where, params):
-        return Message.objects.prefetch_related("usage_records").get(pk=message_id)
-    message, _ = _stored_answer(message_id, values)
-    sql.update(Conversation, {"updated_at": timezone.now()}, "id = %s", [message.conversation_id])
-    records = record_round_usage(
-        message=message,
-        snapshot=snapshot,
-        input_chars=input_chars,
-        requested_model=requested_model,
-    )
-    message.prefetched_usage = records  # the relay renders it without a query
-    return message
+    with transaction.atomic():
+        values = {
+            **_message_fields(snapshot),
+            "status": snapshot.status,
+            "done_at": timezone.now(),
+            "lease_owner": "",
+            "lease_expires_at": None,
+        }
+        # UPDATEs lock the answer's row, then its conversation's, until the commit: what
+        # select_for_update() with select_related() locked, in interrupt_turn's order. The columns
+        # left alone were written at creation (save() wrote them back unchanged).
+        where, params = "id = %s AND status IN (%s, %s)", [message_id, *Message.LIVE_STATUSES]
+        if lease_owner is not None:
+            where, params = f"{where} AND lease_owner = %s", [*params, lease_owner]
+        if not sql.update(Message, values, where, params):
+            return Message.objects.prefetch_related("usage_records").get(pk=message_id)
+        message, _ = _stored_answer(message_id, values)
+        sql.update(
+            Conversation, {"updated_at": timezone.now()}, "id = %s", [message.conversation_id]
+        )
+        records = record_round_usage(
+            message=message,
+            snapshot=snapshot,
+            input_chars=input_chars,
+            requested_model=requested_model,
+        )
+        message.prefetched_usage = records  # the relay renders it without a query
+        return message
 
 
 def _stored_answer(message_id: int, values: dict[str, Any]) -> tuple[Message, int]:

@@ -12,40 +12,40 @@ from chat.models import Conversation, Message
 from chat.turns.plan import StartedTurn, TurnPlan, TurnRejected
 
 
-@transaction.atomic
 def start_turn(*, plan: TurnPlan, lease_owner: str) -> StartedTurn:
     """The person's message and a queued answer, in one short transaction."""
-    now = timezone.now()
-    if plan.conversation_id is None:
-        conversation = Conversation(owner_id=plan.user_id, title=_title(plan.text))
-        sql.insert(conversation)
-        conversation_id = conversation.pk
-    else:
-        conversation_id = plan.conversation_id
-        _claim_conversation(conversation_id, plan.text, plan.question_id or plan.parent_id)
-    answer = Message(
-        conversation_id=conversation_id,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.QUEUED,
-        model=plan.model,
-        settings=_recorded(plan),
-        queued_at=now,
-        lease_owner=lease_owner,
-        lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
-    )
-    if plan.question_id is not None:  # a regenerate: the question is asked again, not copied
-        question_id = plan.question_id
-    else:
-        user_message = Message(
-            conversation_id=conversation_id, role=Message.Role.USER, text=plan.text,
-            parent_id=plan.parent_id,
-        )  # fmt: skip
-        user_message.is_root = plan.parent_id is None  # type: ignore[attr-defined]
-        sql.insert(user_message)
-        question_id = user_message.pk
-    answer.parent_id = question_id  # so a second INSERT: the answer needs its question's id
-    sql.insert(answer)
-    return StartedTurn(conversation_id, question_id, answer.pk)
+    with transaction.atomic():
+        now = timezone.now()
+        if plan.conversation_id is None:
+            conversation = Conversation(owner_id=plan.user_id, title=_title(plan.text))
+            sql.insert(conversation)
+            conversation_id = conversation.pk
+        else:
+            conversation_id = plan.conversation_id
+            _claim_conversation(conversation_id, plan.text, plan.question_id or plan.parent_id)
+        answer = Message(
+            conversation_id=conversation_id,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.QUEUED,
+            model=plan.model,
+            settings=_recorded(plan),
+            queued_at=now,
+            lease_owner=lease_owner,
+            lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
+        )
+        if plan.question_id is not None:  # a regenerate: the question is asked again, not copied
+            question_id = plan.question_id
+        else:
+            user_message = Message(
+                conversation_id=conversation_id, role=Message.Role.USER, text=plan.text,
+                parent_id=plan.parent_id,
+            )  # fmt: skip
+            user_message.is_root = plan.parent_id is None  # type: ignore[attr-defined]
+            sql.insert(user_message)
+            question_id = user_message.pk
+        answer.parent_id = question_id  # so a second INSERT: the answer needs its question's id
+        sql.insert(answer)
+        return StartedTurn(conversation_id, question_id, answer.pk)
 
 
 def _recorded(plan: TurnPlan) -> dict[str, Any]:
