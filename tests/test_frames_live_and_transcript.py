@@ -108,3 +108,9 @@ def test_the_read_only_transcript_has_the_same_rows_without_controls(branch):
     assert f'id="m{question.id}"' in html and f'id="m{answer.id}"' in html
     assert "It broke." in html
     assert 'class="edit-box"' not in html and 'value="retry"' not in html
+
+
+def test_a_live_views_text_is_plain_text_not_yet_markdown():
+    item = {**TEXT_ITEM, "parts": [{"kind": "output_text", "text": "*soon*", "annotations": []}]}
+    (part,) = frames.live_message_view(3, snap("streaming", items=[item]), "m").items[0].parts
+    assert "*soon*" in part.html and "<em>" not in part.html
