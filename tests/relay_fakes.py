@@ -1,0 +1,82 @@
+"""Small fakes for driving the relay's objects directly (chat/turns/registry.py, live.py,
+bridge.py) without sockets or a channel layer: a tab that records what it is given, a bridge
+that records what it would send, and a turn that hands out a fixed snapshot."""
+
+from pydantic import BaseModel
+
+from chat.turns.plan import TurnPlan
+
+
+class Tab:
+    """A watcher (chat/turns/live.py's Watcher) that records every call."""
+
+    def __init__(self, user_id: int = 1, key: str = "s1", *, read_only: bool = False) -> None:
+        self.user_id = user_id
+        self.socket_key = key
+        self.read_only = read_only
+        self.floor = 5.0
+        self.got: list[tuple[int, str]] = []
+        self.snapshots: list[tuple[int, str]] = []
+        self.rechecks = 0
+
+    def deliver(self, seq: int, html: str) -> None:
+        self.got.append((seq, html))
+
+    def deliver_snapshot(self, seq: int, html: str) -> None:
+        self.snapshots.append((seq, html))
+
+    def recheck(self) -> None:
+        self.rechecks += 1
+
+
+class FakeBridge:
+    """Records every outgoing call, in order, as (op, target, message)."""
+
+    def __init__(self, channel: str | None = "proc.here") -> None:
+        self.channel = channel
+        self.calls: list[tuple[str, str, BaseModel | None]] = []
+        self.stopped = False
+
+    def send(self, channel: str, message: BaseModel) -> None:
+        self.calls.append(("send", channel, message))
+
+    def group_send(self, group: str, message: BaseModel) -> None:
+        self.calls.append(("group_send", group, message))
+
+    def join(self, group: str) -> None:
+        self.calls.append(("join", group, None))
+
+    def leave(self, group: str) -> None:
+        self.calls.append(("leave", group, None))
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+class FakeRunner:
+    def __init__(self, seq: int = 0) -> None:
+        self.seq = seq
+        self.cancels: list[bool] = []
+
+    def cancel(self, *, interrupt: bool = False) -> bool:
+        self.cancels.append(interrupt)
+        return True
+
+
+class FakeTurn:
+    """A turn running in this process, as the registry's bridge side sees it."""
+
+    def __init__(self, message_id: int | None = 21, seq: int = 7) -> None:
+        self.message_id = message_id
+        self.remote: set[str] = set()
+        self.runner: FakeRunner | None = FakeRunner(seq)
+        self.task = None
+
+    def snapshot_html(self) -> tuple[int, str, str]:
+        return self.runner.seq, "<writer/>", "<viewer/>"
+
+
+def plan(conversation_id: int = 3, **fields) -> TurnPlan:
+    return TurnPlan(
+        user_id=1, conversation_id=conversation_id, text="Hi", model="gpt-x", input=[], **fields
+    )
