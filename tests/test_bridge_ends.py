@@ -6,6 +6,7 @@ messages on, surviving malformed ones, failing handlers and a failing layer."""
 import asyncio
 
 import pytest
+from channels.layers import get_channel_layer
 from pydantic import ValidationError
 
 from chat.turns import bridge as wire
@@ -20,12 +21,14 @@ class FakeLayer:
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.prefixes: list[str] = []
         self.fail_on: set[str] = set()
+        self.listened_on: set[str] = set()
 
     async def new_channel(self, prefix: str) -> str:
         self.prefixes.append(prefix)
         return prefix + "abc"
 
     async def receive(self, channel: str):
+        self.listened_on.add(channel)
         raw = await self.inbox.get()
         if isinstance(raw, Exception):
             raise raw
@@ -48,6 +51,10 @@ async def started(handler=lambda message: None) -> tuple[wire.Bridge, FakeLayer]
     bridge.layer = layer = FakeLayer()
     await bridge.start()
     return bridge, layer
+
+
+def logged(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "chat.turns.bridge"]
 
 
 async def test_a_started_bridge_has_its_channel_and_joins_the_groups_of_every_process():
@@ -92,7 +99,7 @@ async def test_a_failed_call_is_logged_and_the_next_ones_still_go(caplog):
         bridge.send("proc.up", wire.Cancel(conversation=2))
         await until(lambda: len(layer.calls) == 4)
         assert layer.calls[3][1] == "proc.up"
-        assert "channel layer send to proc.down failed: layer down" in caplog.text
+        assert logged(caplog) == ["channel layer send to proc.down failed: layer down"]
     finally:
         await bridge.stop()
 
@@ -125,6 +132,7 @@ async def test_the_listener_hands_on_each_message_and_each_frame_of_a_batch_in_o
             wire.Frame(conversation=3, seq=2, html="t"),
             wire.Cancel(conversation=4),
         ]
+        assert layer.listened_on == {"proc.abc"}  # its own channel
     finally:
         await bridge.stop()
 
@@ -140,25 +148,36 @@ async def test_the_listener_skips_malformed_messages_and_survives_a_failing_hand
     bridge, layer = await started(handler)
     try:
         await layer.inbox.put({"type": "bridge", "body": {"kind": "frame", "conversation": 1}})
-        await layer.inbox.put({"type": "bridge", "body": {"kind": "nope"}})
         frames = [wire.Frame(conversation=3, seq=s, html="t").model_dump() for s in (1, 2)]
         await layer.inbox.put({"type": "bridge", "body": {"kind": "frames", "frames": frames}})
         await layer.inbox.put(wire.wire_body(wire.Frame(conversation=3, seq=3, html="t")))
         await until(lambda: got == [2, 3])
-        assert "ignored a malformed bridge message" in caplog.text
-        assert "bridge message frame failed" in caplog.text
+        (warned,) = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert warned.msg == "ignored a malformed bridge message: %s"
+        errors = warned.args[0]  # seq and html are both missing: the first one is enough
+        assert len(errors) == 1 and errors[0]["loc"] == ("frame", "seq")
+        assert logged(caplog)[0].startswith("ignored a malformed bridge message: [{")
+        assert logged(caplog)[1] == "bridge message frame failed"
     finally:
         await bridge.stop()
 
 
-async def test_the_listener_retries_after_the_layer_fails(caplog):
-    got = []
+async def test_the_listener_retries_a_second_after_the_layer_fails(caplog, monkeypatch):
+    got, pauses = [], []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds):  # records the listener's pause, waits only a moment
+        pauses.append(seconds)
+        await real_sleep(min(seconds, 0.01))
+
+    monkeypatch.setattr(wire.asyncio, "sleep", sleep)
     bridge, layer = await started(got.append)
     try:
         await layer.inbox.put(ConnectionError("redis gone"))
         await layer.inbox.put(wire.wire_body(wire.Cancel(conversation=5)))
         await until(lambda: got == [wire.Cancel(conversation=5)])
-        assert "channel layer receive failed; retrying" in caplog.text
+        assert [p for p in pauses if p >= 0.5] == [1]
+        assert logged(caplog) == ["channel layer receive failed; retrying"]
     finally:
         await bridge.stop()
 
@@ -171,6 +190,10 @@ async def test_stop_ends_both_tasks_and_is_harmless_before_start():
     await asyncio.gather(listener, sender, return_exceptions=True)
     assert listener.cancelled() and sender.cancelled()
     assert listener.get_name() == "bridge-listener" and sender.get_name() == "bridge-sender"
+
+
+def test_the_bridge_uses_the_process_channel_layer():
+    assert wire.Bridge(lambda m: None).layer is get_channel_layer()
 
 
 def test_only_a_layer_shared_between_processes_is_crossed(monkeypatch):

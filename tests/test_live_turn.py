@@ -68,16 +68,16 @@ async def test_publish_renders_the_delta_counts_the_items_and_sends_it(monkeypat
     rendered = []
 
     def delta(message_id, state, changes, rendered_items):
-        rendered.append((message_id, changes, rendered_items))
+        rendered.append((message_id, state.text, changes, rendered_items))
         return f"<d{len(rendered)}/>"
 
     monkeypatch.setattr(frames, "delta_frame", delta)
     tab = Tab()
     turn = LiveTurn(relay_with(tab), plan(3), 3)
     turn.message_id = 21
-    turn.publish(1, state("", items=2), "changes-1")
-    turn.publish(2, state("", items=3), "changes-2")
-    assert rendered == [(21, "changes-1", 0), (21, "changes-2", 2)]
+    turn.publish(1, state("a", items=2), "changes-1")
+    turn.publish(2, state("ab", items=3), "changes-2")
+    assert rendered == [(21, "a", "changes-1", 0), (21, "ab", "changes-2", 2)]
     assert turn.rendered_items == 3
     assert tab.got == [(1, "<d1/>"), (2, "<d2/>")]
 
@@ -116,6 +116,8 @@ async def test_the_end_is_announced_at_once_with_the_rest_of_the_text_and_the_st
     assert ended == frames.announce_frame("Two. — answer completed.")
     again = turn._announcement(state("One. Two.", "cancelled"), final=True)
     assert again == frames.announce_frame("answer cancelled.")
+    told = LiveTurn(relay_with(), plan(3), 3)._announcement(state("Xavier"), final=True)
+    assert told == frames.announce_frame("Xavier — answer streaming.")  # only the dash trimmed
 
 
 async def test_a_started_turn_shows_its_rows_to_every_tab_in_its_role_and_to_other_processes():
@@ -182,7 +184,10 @@ class PendingRunner:
 
     def snapshot(self) -> TurnSnapshot:
         assert self.flushed, "the snapshot was taken before the pending frame"
-        return TurnSnapshot(status="streaming", text="", items=[], model="gpt-live")
+        return TurnSnapshot(status=self.status, text="", items=[], model=self.model)
+
+    model: str | None = "gpt-live"
+    status = "streaming"
 
 
 async def test_a_snapshot_publishes_the_pending_frame_first_and_covers_its_seq():
@@ -193,6 +198,24 @@ async def test_a_snapshot_publishes_the_pending_frame_first_and_covers_its_seq()
     assert seq == 5
     assert html == message + frames.turn_controls_frame(live=True)
     assert viewer_html == message + frames.turn_controls_frame(live=True, read_only=True)
+
+
+async def test_a_snapshot_of_a_turn_that_failed_before_any_event_names_the_planned_model():
+    turn = LiveTurn(relay_with(), plan(3), 3)
+    turn.message_id, turn.runner = 21, PendingRunner()
+    turn.runner.model, turn.runner.status = None, "failed"  # ending: its footer shows
+    _, html, _ = turn.snapshot_html()
+    assert "gpt-x" in html
+
+
+async def test_a_snapshot_needs_both_the_runner_and_the_rows():
+    turn = LiveTurn(relay_with(), plan(3), 3)
+    turn.runner = PendingRunner()
+    with pytest.raises(AssertionError):
+        turn.snapshot_html()  # the rows are not written yet: nothing to show
+    turn.runner, turn.message_id = None, 21
+    with pytest.raises(AssertionError):
+        turn.snapshot_html()
 
 
 def test_a_read_only_tab_gets_the_viewers_version_when_there_is_one():

@@ -98,7 +98,11 @@ async def test_the_lifespan_does_not_drain_twice_after_a_signal(monkeypatch):
     assert relay.calls == [] and sent == [{"type": "lifespan.shutdown.complete"}]
 
 
-async def test_a_failed_start_is_reported_to_the_server_and_ends_the_lifespan(monkeypatch):
+def logged(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "chat.turns.lifecycle"]
+
+
+async def test_a_failed_start_is_reported_to_the_server_and_ends_the_lifespan(monkeypatch, caplog):
     sent = []
 
     async def start():
@@ -110,10 +114,11 @@ async def test_a_failed_start_is_reported_to_the_server_and_ends_the_lifespan(mo
     monkeypatch.setattr(lifecycle, "start_services", start)
     await lifecycle.lifespan({}, lifespan_messages("lifespan.startup", "never.read"), send)
     assert sent == [{"type": "lifespan.startup.failed", "message": "redis refused"}]
+    assert logged(caplog) == ["process services failed to start"]
 
 
 async def test_the_sweeper_announces_ended_turns_and_resumes_claimed_ones_as_their_owner(
-    monkeypatch, settings
+    monkeypatch, settings, caplog
 ):
     settings.SWEEP_INTERVAL = 0.01
     relay, claims = Registry(), []
@@ -137,6 +142,7 @@ async def test_the_sweeper_announces_ended_turns_and_resumes_claimed_ones_as_the
     assert owner.startswith(f"{lifecycle.PROCESS_ID}-resume-") and len(owner.split("-")[-1]) == 8
     assert claims[0] != owner and claims[2] is None  # a fresh owner a sweep; none when stopping
     assert relay.calls == [("announce", "ended-1"), ("resume", "claimed-1", owner)]
+    assert logged(caplog) == ["sweep failed"]
 
 
 async def test_the_sweeper_waits_its_interval_between_sweeps(monkeypatch, settings):
@@ -213,16 +219,18 @@ async def test_a_signal_ignores_a_second_one_and_drains_through_the_registry(
     ],  # fmt: skip
 )
 async def test_after_draining_the_servers_own_handler_gets_the_signal_again(
-    settings, monkeypatch, previous, restored
+    settings, monkeypatch, caplog, previous, restored
 ):
     settings.SHUTDOWN_DRAIN_SECONDS = 1.5
     relay, installed, killed = Registry(), [], []
+    relay.turns = {3: "a turn", 4: "another"}
     monkeypatch.setattr(lifecycle.signal, "signal", lambda s, h: installed.append((s, h)))
     monkeypatch.setattr(lifecycle.os, "kill", lambda pid, s: killed.append((pid, s)))
     await lifecycle._graceful(relay, signal.SIGTERM, previous)
     assert relay.calls == [("shutdown", 1.5)]
     assert installed == [(signal.SIGTERM, restored)]
     assert killed == [(lifecycle.os.getpid(), signal.SIGTERM)]
+    assert logged(caplog) == [f"signal {signal.SIGTERM}: finishing 2 running turn(s) before exit"]
 
 
 async def test_the_signal_is_passed_on_even_when_draining_fails(monkeypatch):

@@ -99,6 +99,8 @@ def test_a_snapshot_goes_to_the_socket_it_names_or_to_every_socket_for_a_star():
                                           viewer_html="<sv/>"))  # fmt: skip
     assert asked.snapshots[-1] == (5, "<s/>") and other.snapshots == [(5, "<s/>")]
     assert viewer.snapshots == [(5, "<sv/>")]
+    relay.on_bridge_message(wire.Snapshot(conversation=4, socket="*", seq=1, html="<s/>"))
+    assert 4 not in relay.watchers  # nobody watches that one here: nothing to do
 
 
 def test_remote_frames_and_ends_reach_the_tabs_here_in_their_roles_version():

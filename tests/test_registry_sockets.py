@@ -177,9 +177,9 @@ def test_access_changed_with_no_bridge_rechecks_here_only():
     tab = Tab(2, "b")
     relay.attach(4, tab)
     relay.access_changed(conversations=[], users=[2])
-    relay.access_changed(conversations=[8], users=[])
+    relay.access_changed(conversations=[8], users=[9])  # nobody here: nothing to do
     assert tab.rechecks == 1 and relay.access_epoch == 2
-    assert 8 not in relay.watchers and relay.user_watchers.keys() == {2}
+    assert relay.watchers.keys() == {4} and relay.user_watchers.keys() == {2}
 
 
 def test_access_changed_names_no_origin_before_the_channel_is_known():

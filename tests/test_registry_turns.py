@@ -7,7 +7,9 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from asgiref.sync import sync_to_async
 
+from chat import revocation
 from chat.turns import bridge as wire
 from chat.turns import endpoint, frames
 from chat.turns import registry as registry_module
@@ -15,6 +17,7 @@ from chat.turns.plan import StartedTurn, TurnRejected
 from chat.turns.registry import TurnRegistry
 from chat.turns.resume import Resume
 from chat.turns.snapshot import TurnSnapshot
+from tests.history_factories import conversation, exchange
 from tests.relay_fakes import FakeBridge, FakeRunner, FakeTurn, Tab, plan
 
 
@@ -52,16 +55,27 @@ class ScriptedRunner:
         return True
 
 
+ENDED: list = []  # the messages whose end frames were rendered
+
+
+async def start(relay: TurnRegistry, turn_plan) -> StartedTurn:
+    """A start that never comes back fails here, not at pytest's two-minute timeout."""
+    return await asyncio.wait_for(relay.start(turn_plan), 5)
+
+
 @pytest.fixture
 def scripted(monkeypatch):
     ScriptedRunner.made = []
+    ENDED.clear()
 
     async def config():
         return "config"
 
     monkeypatch.setattr(registry_module, "TurnRunner", ScriptedRunner)
     monkeypatch.setattr(endpoint, "upstream_config", config)
-    monkeypatch.setattr(frames, "ended_frames", lambda message: ("<end/>", "<end-v/>"))
+    monkeypatch.setattr(
+        frames, "ended_frames", lambda message: ENDED.append(message) or ("<end/>", "<end-v/>")
+    )
     monkeypatch.setattr(wire, "crosses_processes", lambda: False)
     monkeypatch.setattr(registry_module, "turn_end_hooks", [])  # no automatic titles here
     return ScriptedRunner.made
@@ -70,17 +84,21 @@ def scripted(monkeypatch):
 async def test_a_stopping_server_and_a_busy_conversation_refuse_a_new_turn():
     relay = TurnRegistry()
     relay.turns[3] = FakeTurn()
-    with pytest.raises(TurnRejected, match="still being written"):
-        await relay.start(plan(3))
+    with pytest.raises(TurnRejected) as busy:
+        await start(relay, plan(3))
+    assert str(busy.value) == "A reply is still being written in this conversation."
     relay.accepting = False
-    with pytest.raises(TurnRejected, match="server is restarting"):
+    with pytest.raises(TurnRejected) as stopping:
         await relay.start(plan(4))
+    assert str(stopping.value) == (
+        "This server is restarting; please send your message again in a moment."
+    )
     assert not relay._started
 
 
 async def test_a_turn_runs_as_the_registrys_task_and_returns_once_its_rows_exist(scripted):
     relay = TurnRegistry()
-    started = await relay.start(plan(3))
+    started = await start(relay, plan(3))
     assert started == StartedTurn(3, 20, 21)
     (runner,) = scripted
     turn = relay.turns[3]
@@ -93,7 +111,7 @@ async def test_a_turn_runs_as_the_registrys_task_and_returns_once_its_rows_exist
     assert not relay.is_live(3)
 
 
-async def test_a_turn_that_fails_before_its_rows_fails_its_start_and_is_forgotten(scripted):
+async def test_a_turn_that_fails_before_its_rows_fails_its_start_and_is_forgotten(scripted, caplog):
     relay = TurnRegistry()
     original = ScriptedRunner.run
 
@@ -103,11 +121,13 @@ async def test_a_turn_that_fails_before_its_rows_fails_its_start_and_is_forgotte
     ScriptedRunner.run = failing
     try:
         with pytest.raises(ValueError, match="upstream said no"):
-            await relay.start(plan(3))
+            await start(relay, plan(3))
     finally:
         ScriptedRunner.run = original
     await asyncio.sleep(0)
     assert not relay.is_live(3)
+    (failed,) = [r for r in caplog.records if r.name == "chat.turns.registry"]
+    assert failed.getMessage() == "turn in conversation 3 failed" and failed.exc_info
 
 
 async def test_a_turn_cancelled_before_its_rows_fails_its_start_as_cancelled():
@@ -129,7 +149,7 @@ async def test_an_ended_turn_shows_its_end_everywhere_and_leaves_its_group(scrip
     writer, viewer = Tab(1, "w"), Tab(2, "v", read_only=True)
     relay.watchers[3] = {writer, viewer}
     relay.user_watchers[1] = {writer}
-    await relay.start(plan(3))
+    await start(relay, plan(3))
     turn = relay.turns[3]
     turn.remote.add("proc.there")
     runner = scripted[0]
@@ -143,6 +163,7 @@ async def test_an_ended_turn_shows_its_end_everywhere_and_leaves_its_group(scrip
     frame = wire.Frame(conversation=3, seq=5, html="<end/>" + announced,
                        viewer_html="<end-v/>" + announced)  # fmt: skip
     assert relay.bridge.calls == [("send", "proc.there", frame), ("leave", "turn.3", None)]
+    assert ENDED == [runner.stored]  # what the runner saved, not read again
 
 
 async def test_a_turn_without_rows_or_runner_ends_silently():
@@ -161,7 +182,7 @@ async def test_the_end_hooks_run_after_the_turn_with_its_conversation_and_answer
 
     registry_module.turn_end_hooks.append(hook)
     relay = TurnRegistry()
-    await relay.start(plan(3))
+    await start(relay, plan(3))
     turn = relay.turns[3]
     scripted[0].release.set()
     await turn.task
@@ -178,7 +199,9 @@ async def test_a_turn_ended_elsewhere_is_shown_here_and_in_the_other_processes(s
     relay.bridge = FakeBridge()
     writer, viewer = Tab(1, "w"), Tab(2, "v", read_only=True)
     relay.watchers[3] = {writer, viewer}
-    relay.announce_stored(SimpleNamespace(conversation_id=3))
+    message = SimpleNamespace(conversation_id=3)
+    relay.announce_stored(message)
+    assert ENDED == [message]
     assert writer.got == [(0, "<end/>")] and viewer.got == [(0, "<end-v/>")]
     ended = wire.Ended(conversation=3, html="<end/>", viewer_html="<end-v/>")
     assert relay.bridge.calls == [("group_send", "watch.3", ended)]
@@ -216,7 +239,7 @@ async def test_shutdown_drains_then_interrupts_what_is_left_and_stops_the_servic
     quick.task.add_done_callback(lambda _: relay.turns.pop(3))
     background = asyncio.create_task(asyncio.sleep(60))
     relay.keep(background)
-    await relay.shutdown(drain=0.2, grace=2)
+    await asyncio.wait_for(relay.shutdown(drain=0.2, grace=2), 5)
     assert relay.accepting is False
     assert quick.runner.cancels == [] and slow.runner.cancels == [True]
     assert slow.task.done()
@@ -231,9 +254,40 @@ async def test_shutdown_waits_no_longer_than_the_drain_then_the_grace():
     relay.turns = {3: stuck}
     loop = asyncio.get_running_loop()
     began = loop.time()
-    await relay.shutdown(drain=0.1, grace=0.1)
+    await asyncio.wait_for(relay.shutdown(drain=0.1, grace=0.1), 3)
     assert loop.time() - began < 1 and stuck.runner.cancels == [True]
     stuck.task.cancel()
+
+
+async def test_shutdown_gives_interrupted_turns_five_seconds_to_save_by_default(monkeypatch):
+    waits = []
+    real_wait = asyncio.wait
+
+    async def wait(tasks, **options):  # what shutdown asks for, then a quick real wait
+        waits.append(options["timeout"])
+        return await real_wait(tasks, timeout=0.01)
+
+    relay = TurnRegistry()
+    stuck = FakeTurn()
+    stuck.task = asyncio.create_task(asyncio.sleep(60))
+    relay.turns = {3: stuck}
+    monkeypatch.setattr(registry_module.asyncio, "wait", wait)
+    await relay.shutdown(drain=1.5)
+    monkeypatch.undo()
+    stuck.task.cancel()
+    assert waits == [1.5, 5.0]
+
+
+def test_a_registry_never_started_sends_access_notices_through_the_channel_layer_only(
+    monkeypatch,
+):
+    """A process with no sockets (manage.py) has a registry with no loop: revocation must
+    not take it for a serving one (chat/revocation.py)."""
+    monkeypatch.setattr(registry_module, "_registry", TurnRegistry())
+    monkeypatch.setattr(wire, "crosses_processes", lambda: False)
+    assert registry_module.registry().loop is None
+    revocation._notify([1], [2])  # nothing to tell, and no error
+    assert registry_module.registry().access_epoch == 0
 
 
 async def test_the_process_joins_the_channel_layer_once_and_only_when_it_crosses(monkeypatch):
@@ -356,3 +410,43 @@ async def test_a_resumed_turn_reads_its_plan_and_yields_to_one_started_meanwhile
     assert relay.turns[4] is other and len(scripted) == 1
     scripted[0].release.set()
     await relay.turns[3].task
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_stop_for_a_turn_elsewhere_is_asked_only_while_its_answer_is_stored_live(user):
+    quiet, busy = await sync_to_async(lambda: (conversation(user), conversation(user)))()
+    await sync_to_async(exchange)(quiet, "q", "a", status="completed")
+    await sync_to_async(exchange)(busy, "q", "", status="streaming")
+    relay = TurnRegistry()
+    relay.bridge = FakeBridge()
+    assert await relay.cancel_anywhere(quiet.pk) is False and relay.bridge.calls == []
+    assert await relay.cancel_anywhere(busy.pk) is True
+    assert relay.bridge.calls == [
+        ("group_send", f"turn.{busy.pk}", wire.Cancel(conversation=busy.pk))
+    ]
+    await sync_to_async(exchange)(quiet, "q", "", status="queued")
+    assert await relay.cancel_anywhere(quiet.pk) is True
+    relay.bridge = None  # one process alone: nobody else to ask
+    assert await relay.cancel_anywhere(busy.pk) is False
+    relay.turns[busy.pk] = FakeTurn()
+    assert await relay.cancel_anywhere(busy.pk) is True
+    assert relay.turns[busy.pk].runner.cancels == [False]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_ended_turn_not_saved_by_its_runner_shows_the_row_as_stored(user, monkeypatch):
+    convo = await sync_to_async(conversation)(user)
+    _, answer = await sync_to_async(exchange)(convo, "q", "stored text", status="failed")
+    shown = []
+    monkeypatch.setattr(
+        frames, "ended_frames", lambda message: shown.append(message) or ("<e/>", "<ev/>")
+    )
+    relay = TurnRegistry()
+    runner = ScriptedRunner()
+    runner.stored = None
+    turn = SimpleNamespace(message_id=answer.pk, runner=runner, conversation_id=convo.pk,
+                           plan=plan(convo.pk), remote=set(),
+                           _announcement=lambda state, final: "",
+                           send_everywhere=lambda seq, html, viewer_html: None)  # fmt: skip
+    await relay._announce_end(turn)
+    assert [(m.pk, m.text, m.status) for m in shown] == [(answer.pk, "stored text", "failed")]
