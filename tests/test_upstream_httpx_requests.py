@@ -269,3 +269,69 @@ async def test_a_refused_connect_is_logged_redacted_and_described_in_our_words(c
         err = await failure(raising(refused))
     assert (err.kind, err.message) == (errors.CONNECT, "Could not reach the model server.")
     assert caplog.messages == ["upstream unreachable: refused for [redacted]"]
+
+
+# --- retries before the first event ---
+
+
+def failing_then_streaming(failures: int, seen: list[httpx.Request], wait_ms: str = "10"):
+    def handler(request):
+        seen.append(request)
+        if len(seen) <= failures:
+            return httpx.Response(503, headers={"retry-after-ms": wait_ms})
+        return completed(request)
+
+    return handler
+
+
+async def test_each_retry_is_logged_with_its_number_and_wait(caplog):
+    seen: list[httpx.Request] = []
+    with caplog.at_level(logging.INFO, logger="chat.upstream.client"):
+        async with on(failing_then_streaming(2, seen)) as client:
+            events = stream_response({"model": "m"}, config=config(max_retries=2), client=client)
+            assert await drain(events) == ["response.completed"]
+    assert len(seen) == 3
+    retries = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    said = errors.BY_STATUS[503]
+    assert retries == [
+        f"upstream HTTP 503: {said}; retry 1 in 0.01s",
+        f"upstream HTTP 503: {said}; retry 2 in 0.01s",
+    ]
+
+
+async def test_retries_stop_after_max_retries():
+    seen: list[httpx.Request] = []
+    with pytest.raises(UpstreamError) as caught:
+        async with on(failing_then_streaming(100, seen, wait_ms="1")) as client:
+            events = stream_response({"model": "m"}, config=config(max_retries=2), client=client)
+            await asyncio.wait_for(drain(events), 5)  # retrying for ever fails here
+    assert (caught.value.status, len(seen)) == (503, 3)
+
+
+async def test_a_wait_of_exactly_the_longest_allowed_is_waited():
+    seen: list[httpx.Request] = []
+    cfg = config(max_retries=1, max_retry_wait=0.05)
+    async with on(failing_then_streaming(1, seen, wait_ms="50")) as client:
+        events = stream_response({"model": "m"}, config=cfg, client=client)
+        assert await drain(events) == ["response.completed"]
+    assert len(seen) == 2
+
+
+# --- the configured key, on both paths ---
+
+PLAIN_KEY = "local-secret-42"  # no pattern knows it: only the configured key redacts it
+ECHO = {"error": {"message": f"bad key {PLAIN_KEY}"}}
+
+
+async def test_the_configured_key_is_redacted_from_an_error_body_on_both_paths(caplog):
+    with caplog.at_level(logging.WARNING, logger="chat.upstream.client"):
+        await failure(lambda r: httpx.Response(401, json=ECHO), api_key=PLAIN_KEY)
+        with fake.FakeUpstream() as server:
+            server.enqueue(fake.http_error(401, ECHO))
+            cfg = config(base_url=server.base_url, api_key=PLAIN_KEY)
+            with pytest.raises(UpstreamError):
+                try:
+                    await drain(stream_response({"model": "m"}, config=cfg))
+                finally:
+                    await close_shared_client()
+    assert caplog.messages == ["upstream HTTP 401 -: bad key [redacted]"] * 2

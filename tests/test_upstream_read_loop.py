@@ -76,6 +76,14 @@ async def test_empty_data_and_done_sentinels_are_skipped_and_what_follows_is_rea
     assert types == [DELTA["type"], COMPLETED["type"]]
 
 
+async def test_a_stream_that_ends_before_a_terminal_event_is_a_cut():
+    err = await failure(serving(Chunks([sse(DELTA)])))
+    assert (err.kind, err.message) == (
+        errors.STREAM_CUT,
+        "The model server ended the stream before the answer was finished.",
+    )
+
+
 async def test_a_broken_stream_is_a_cut_logged_redacted(caplog):
     stream = Chunks([sse(DELTA)], end="break", error=f"reset near {KEY}")
     with caplog.at_level(logging.WARNING, logger=upstream.__name__):
@@ -149,6 +157,8 @@ async def test_buffered_events_yield_to_the_loop_every_sixty_four():
     assert count == 64 * 3 + 11
     assert max(runs) == upstream.YIELD_EVERY
     assert runs.count(upstream.YIELD_EVERY) >= 2  # every 64, not only once
+    # One pass of the loop each time, not a pause: a sleeping reader lets the ticker spin.
+    assert len(runs) <= 10, runs[:20]
 
 
 async def test_a_stall_after_a_yield_is_still_an_idle_timeout():

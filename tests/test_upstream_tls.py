@@ -128,13 +128,16 @@ def test_which_urls_go_through_a_proxy(monkeypatch, env, proxied):
     assert bare.uses_proxy("http://127.0.0.1:9/v1/responses") is proxied
 
 
-async def test_a_proxied_host_streams_through_httpx(monkeypatch):
-    """With ALL_PROXY naming our own loopback server as the proxy, httpx sends it the
-    request in proxy form (an absolute URL), which the bare reader never does."""
+@pytest.mark.parametrize("variable", ["ALL_PROXY", "HTTP_PROXY"])
+async def test_a_proxied_host_streams_through_httpx(monkeypatch, variable):
+    """With ALL_PROXY (or the URL scheme's own variable) naming our own loopback server as the
+    proxy, httpx sends it the request in proxy form (an absolute URL), which the bare reader
+    never does."""
     async with RawServer() as proxy:
-        monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{proxy.port}")
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.lower(), raising=False)
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.port}")
         proxy.script(raw.chunked_answer("via proxy"))
         cfg = UpstreamConfig(base_url="http://upstream.invalid/v1", max_retries=0)
         try:
