@@ -35,6 +35,19 @@ def _fresh_sync_executor() -> None:
 os.register_at_fork(after_in_child=_fresh_sync_executor)
 
 
+@pytest.fixture(autouse=True)
+def _empty_local_cache():
+    """Each test starts with an empty in-process cache. The per-minute turn counter
+    (chat/turns/plan.py) is keyed by user id, and ids repeat from test to test (each test's
+    rows are rolled back), so turns of one test counted toward the next one's limit."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    for cache in caches.all():
+        if isinstance(cache, LocMemCache):
+            cache.clear()
+
+
 def require(condition: bool, reason: str, *, required: bool) -> None:
     """Skip with a reason on a laptop; fail in CI, where the thing must be there."""
     if condition:

@@ -14,12 +14,6 @@ from tests.test_critical_paths import plan_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def no_turn_rate_limit(settings):
-    """Many turns a minute here, none counted (tests/test_turn_title_and_rate.py tests it)."""
-    settings.CHAT_TURNS_PER_MINUTE = 0
-
-
 def answered(**fields) -> TurnSnapshot:
     status = fields.pop("status", "completed")
     values = {"text": "abcdefgh", "items": [], "events": 2, "model": "reported-name", **fields}

@@ -18,12 +18,6 @@ from tests.test_critical_paths import plan_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def no_turn_rate_limit(settings):
-    """Many turns a minute here, none counted (tests/test_turn_title_and_rate.py tests it)."""
-    settings.CHAT_TURNS_PER_MINUTE = 0
-
-
 STOPPED = "The server process writing this answer stopped; this is the text saved before that."
 
 

@@ -17,12 +17,6 @@ from tests.test_critical_paths import plan_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def no_turn_rate_limit(settings):
-    """Many turns a minute here, none counted (tests/test_turn_title_and_rate.py tests it)."""
-    settings.CHAT_TURNS_PER_MINUTE = 0
-
-
 def ended_turn(user, conversation_id=None, **plan_fields):
     plan = replace(plan_for(user, conversation_id, text="first"), **plan_fields)
     started = start_turn(plan=plan, lease_owner="me")

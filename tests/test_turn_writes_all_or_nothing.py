@@ -22,12 +22,6 @@ from tests.test_critical_paths import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def no_turn_rate_limit(settings):
-    """Many turns a minute here, none counted (tests/test_turn_title_and_rate.py tests it)."""
-    settings.CHAT_TURNS_PER_MINUTE = 0
-
-
 @contextlib.contextmanager
 def answers_refused():
     """Every INSERT of an answer row fails (the question's goes through)."""
