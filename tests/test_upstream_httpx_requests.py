@@ -194,6 +194,9 @@ async def test_a_short_error_body_is_read_whole():
     stream = Chunks([b"ab", b"", b"cd"])
     assert await upstream._read_some(answer(500, stream), 5) == b"abcd"
     assert await upstream._read_some(answer(500, Chunks([b"abcd"])), 4) == b"abcd"
+    one_short = Chunks([b"abcd", b"e", b"f"])  # a byte short of the bound: one more read
+    assert await upstream._read_some(answer(500, one_short), 5) == b"abcde"
+    assert one_short.taken == 2
 
 
 async def test_an_error_answer_is_closed_once_read():
