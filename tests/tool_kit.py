@@ -50,3 +50,10 @@ def _hostile(arguments: NoArguments, context: ToolContext) -> str:
 
 
 HOSTILE = Tool(name="hostile", description="Answers HTML.", arguments=NoArguments, func=_hostile)
+
+
+def _whoami(arguments: NoArguments, context: ToolContext) -> str:
+    return f"user={context.user_id} conversation={context.conversation_id}"
+
+
+WHOAMI = Tool(name="whoami", description="Says who asked.", arguments=NoArguments, func=_whoami)

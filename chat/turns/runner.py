@@ -81,6 +81,7 @@ class TurnRunner:
         self.first_event_at = resume.first_event_at if resume else None
         self.first_token_at = resume.first_token_at if resume else None
         self._task: asyncio.Task[Any] | None = None
+        self._write: asyncio.Task[StartedTurn] | None = None  # the first rows, being written
         self._cancel_requested = False
         self._ending = False  # the stream is over: the end is being stored, nothing may stop it
         self._interrupt = False
@@ -177,6 +178,7 @@ class TurnRunner:
             sync_to_async(start_turn)(plan=self.plan, lease_owner=self.lease_owner)
         )
         write.add_done_callback(self._on_write_done)
+        self._write = write
         return write
 
     def _on_write_done(self, write: asyncio.Task[Any]) -> None:
@@ -254,6 +256,10 @@ class TurnRunner:
 
     async def _answer(self, calls: list[Call]) -> None:
         """Run the calls concurrently; each answer is shown at once as an item of its own."""
+        if self._write is not None and not self._write.done():
+            # A new conversation's id comes with its rows: a tool must not see None, or not,
+            # depending on which finished first (a failed write cancels this task meanwhile).
+            await asyncio.wait([self._write])
         context = ToolContext(self.plan.user_id, self._conversation_id())
         self._answering = True
         answers = await answer_calls(calls, tools=self.tools, context=context)
