@@ -1,14 +1,18 @@
 """TurnRunner's frame and checkpoint timing, driven directly with a stand-in flush clock (no
 database, no upstream): when a change goes out at once, when it waits for the clock, and
-when a checkpoint is taken."""
+when a checkpoint (or a lease renewal) is taken, and what a failed checkpoint or image
+store costs."""
 
 import asyncio
 
 import pytest
 
+from chat import images
+from chat.turns import runner as runner_module
 from chat.turns.plan import StartedTurn, TurnPlan
 from chat.turns.runner import TurnRunner
 
+REAL_SLEEP = asyncio.sleep  # the `beats` fixture replaces asyncio.sleep
 PLAN = TurnPlan(user_id=1, conversation_id=None, text="hi", model="m", input=[])
 
 
@@ -49,6 +53,24 @@ def runner_for(frames: Frames, window: float = 0.5, started: bool = True):
 
 def change(runner: TurnRunner, what: str = "a change to publish") -> None:
     runner.state.guard.warn("test", what)
+
+
+async def test_a_fresh_turns_first_change_goes_out_at_once_and_is_checkpointed():
+    frames = Frames()
+    runner = TurnRunner(plan=PLAN, config=None, publisher=frames)  # type: ignore[arg-type]
+    runner.started = StartedTurn(1, 2, 3)
+    runner._tick = Clock(0.5)  # type: ignore[assignment]
+    checkpoints: list[str] = []
+
+    async def save() -> None:
+        checkpoints.append("saved")
+
+    runner._save_checkpoint = save  # type: ignore[method-assign]
+    change(runner)
+    runner._after_event(asyncio.get_running_loop().time(), structural=False)
+    assert frames.seqs == [1]  # nothing was sent before: no window to wait out
+    await runner._checkpoint
+    assert checkpoints == ["saved"]
 
 
 async def test_a_change_due_exactly_at_the_window_end_goes_out_at_once():
@@ -164,3 +186,98 @@ async def test_no_checkpoint_before_the_first_rows_or_while_one_runs():
     running = runner._checkpoint = object()  # type: ignore[assignment]
     runner._after_event(10.0, structural=True)
     assert runner._checkpoint is running and runner._checkpoint_due == 0.0
+
+
+async def test_a_checkpoint_saves_the_snapshot_under_the_lease(monkeypatch):
+    saved: list[dict] = []
+    monkeypatch.setattr(runner_module, "checkpoint_turn", lambda **kw: saved.append(kw))
+    runner, _ = runner_for(Frames())
+    runner._checkpoint = object()  # type: ignore[assignment]  # the task that runs it
+    change(runner)
+    await runner._save_checkpoint()
+    assert [(s["message_id"], s["lease_owner"]) for s in saved] == [(3, runner.lease_owner)]
+    assert saved[0]["snapshot"].warnings == ["a change to publish"]
+    assert runner._checkpoint is None  # the next one may start
+
+
+async def test_a_failed_checkpoint_is_logged_and_the_turn_goes_on(monkeypatch, caplog):
+    def refuse(**kwargs):
+        raise RuntimeError("database away")
+
+    monkeypatch.setattr(runner_module, "checkpoint_turn", refuse)
+    runner, _ = runner_for(Frames())
+    await runner._save_checkpoint()
+    assert [r.getMessage() for r in caplog.records] == ["checkpoint failed; the turn goes on"]
+    assert runner._checkpoint is None
+
+
+@pytest.fixture
+def beats(monkeypatch) -> list[float]:
+    """asyncio.sleep records what it was asked for and only yields: the heartbeat's pauses
+    are read, not waited out."""
+    asked: list[float] = []
+
+    async def sleep(seconds, *args):
+        asked.append(seconds)
+        await REAL_SLEEP(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    return asked
+
+
+async def steps(n: int) -> None:
+    for _ in range(n):
+        await REAL_SLEEP(0)
+
+
+async def test_the_lease_is_renewed_every_third_of_it_once_the_rows_exist(settings, beats):
+    settings.TURN_LEASE_SECONDS = 30.0
+    runner, _ = runner_for(Frames(), started=False)
+    runner._checkpoint = None
+    renewals: list[int] = []
+
+    async def save() -> None:
+        renewals.append(len(beats))
+        runner._checkpoint = None
+
+    runner._save_checkpoint = save  # type: ignore[method-assign]
+    heartbeat = asyncio.create_task(runner._heartbeat())
+    await steps(5)
+    assert renewals == [] and len(beats) >= 3  # it beat, but had no rows to renew
+    runner.started = StartedTurn(1, 2, 3)
+    await steps(5)
+    heartbeat.cancel()
+    assert renewals and set(beats) == {10.0}
+
+
+async def test_the_lease_is_not_renewed_while_a_checkpoint_runs(beats):
+    runner, _ = runner_for(Frames())
+    running = runner._checkpoint = object()  # type: ignore[assignment]
+    heartbeat = asyncio.create_task(runner._heartbeat())
+    await steps(5)
+    heartbeat.cancel()
+    assert len(beats) >= 3 and runner._checkpoint is running
+
+
+async def test_images_are_stored_for_the_started_message(monkeypatch):
+    stored: list[tuple] = []
+
+    async def store(state, *, message_id, conversation_id):
+        stored.append((state, message_id, conversation_id))
+
+    monkeypatch.setattr(images, "store_turn_images", store)
+    runner, _ = runner_for(Frames())
+    await runner._store_images()
+    assert stored == [(runner.state, 3, 1)]
+
+
+async def test_images_that_cannot_be_stored_lose_only_themselves(monkeypatch, caplog):
+    async def fail(state, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(images, "store_turn_images", fail)
+    runner, _ = runner_for(Frames())
+    await runner._store_images()  # no exception: the answer is saved without them
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not store the generated images; the answer is saved without"
+    ]

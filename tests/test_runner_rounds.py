@@ -68,16 +68,18 @@ async def test_each_answer_is_stored_under_the_name_of_its_tool(upstream, user):
     assert all(i["name"] == calls[i["call_id"]] for i in answers)
 
 
-async def test_a_stop_after_the_last_rounds_final_event_keeps_the_tool_turn_completed(
-    upstream, user
+@pytest.mark.parametrize("tool_rounds", [0, 1])
+async def test_a_stop_after_the_last_rounds_final_event_keeps_the_turn_completed(
+    upstream, user, tool_rounds
 ):
     last_round = fake.events(text_round("resp_last", "The answer is 42."), end="stall")
-    upstream.enqueue(tool_call_stream([("calculator", {"expression": "6*7"})]), last_round)
+    calls = [tool_call_stream([("calculator", {"expression": "6*7"})])] * tool_rounds
+    upstream.enqueue(*calls, last_round)
     plan = await sync_to_async(plan_turn)(user=user, conversation_id=None, text="go", model="m")
     frames = Recorder()
     runner = TurnRunner(plan=plan, config=await endpoint.upstream_config(), publisher=frames)
     task = asyncio.create_task(runner.run())
-    while not (runner.tool_rounds and runner.state.is_final):  # the server holds the stream
+    while not (runner.tool_rounds == tool_rounds and runner.state.is_final):  # stream held
         frames.event.clear()
         await asyncio.wait_for(frames.event.wait(), 5)
     assert runner.cancel() is True  # the stream still runs: the Stop is taken...
