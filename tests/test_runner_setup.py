@@ -172,7 +172,7 @@ async def test_only_the_first_stop_counts_and_it_cancels_the_running_task():
     assert turn._cancel_requested and turn._interrupt
     assert turn.cancel() is False and turn._interrupt  # the second changes nothing
     with pytest.raises(asyncio.CancelledError):
-        await task
+        await asyncio.wait_for(task, 5)
 
 
 async def test_no_stop_once_the_end_is_being_stored():
