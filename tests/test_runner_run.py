@@ -13,6 +13,7 @@ from chat.turns import runner as runner_module
 from chat.turns.plan import StartedTurn, TurnPlan
 from chat.turns.resume import Resume
 from chat.turns.runner import TurnRunner
+from chat.upstream.client import UpstreamConfig
 from chat.upstream.errors import UpstreamError
 from chat.upstream.events import parse_event
 from tests import tool_kit
@@ -20,6 +21,7 @@ from tests.fake_streams import _tool_events
 from tests.test_round_state import text_round
 
 STARTED = StartedTurn(4, 5, 6)
+CONFIG = UpstreamConfig(base_url="http://upstream.test/v1")
 HOLD = "hold"  # the server goes silent here
 INPUT = [{"role": "user", "content": "hi"}]
 
@@ -34,10 +36,12 @@ class Upstream:
         self.closed = 0
 
     def stream_response(self, body, *, config):
+        assert config is CONFIG
         self.bodies.append(body)
         return self._events(self.rounds.pop(0))
 
     def resume_stream(self, response_id, *, starting_after, config):
+        assert config is CONFIG
         self.resumed.append((response_id, starting_after))
         return self._events(self.rounds.pop(0))
 
@@ -108,7 +112,7 @@ def scripted(monkeypatch, *rounds, **kwargs) -> tuple[TurnRunner, Upstream, Fram
     plan = TurnPlan(user_id=1, conversation_id=None, text="hi", model="m", input=INPUT,
                     settings=kwargs.pop("settings", None))  # fmt: skip
     frames = Frames()
-    runner = TurnRunner(plan=plan, config=None, publisher=frames, **kwargs)  # type: ignore[arg-type]
+    runner = TurnRunner(plan=plan, config=CONFIG, publisher=frames, **kwargs)
     return runner, upstream, frames
 
 
