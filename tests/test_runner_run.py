@@ -192,14 +192,14 @@ async def test_rounds_go_on_while_the_model_calls_tools(monkeypatch, saved):
 
 
 async def test_the_tool_round_limit_ends_the_turn_as_incomplete(monkeypatch, saved, settings):
-    settings.CHAT_MAX_TOOL_ROUNDS = 1
+    settings.CHAT_MAX_TOOL_ROUNDS = 2
     call = ("calculator", {"expression": "1"})
-    runner, upstream, _ = scripted(monkeypatch, tool_round(call), tool_round(call))
+    runner, upstream, _ = scripted(monkeypatch, *[tool_round(call)] * 3)
     await runner.run()
     final = final_of(saved)
     assert (final.status, final.incomplete_reason) == ("incomplete", "max_tool_rounds")
-    assert final.warnings == ["Stopped after 1 rounds of tool calls (the limit)."]
-    assert len(upstream.bodies) == 2 and runner.tool_rounds == 1
+    assert final.warnings == ["Stopped after 2 rounds of tool calls (the limit)."]
+    assert len(upstream.bodies) == 3 and runner.tool_rounds == 2
 
 
 async def test_a_round_that_used_every_output_token_is_cut_at_the_limit(monkeypatch, saved):
