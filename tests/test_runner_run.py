@@ -7,6 +7,7 @@ import logging
 
 import orjson
 import pytest
+from django.utils import timezone
 
 from chat import images
 from chat.turns import runner as runner_module
@@ -254,3 +255,29 @@ async def test_a_failed_first_write_stops_the_stream_and_saves_nothing(monkeypat
     assert runner.state.status != "cancelled"  # not a Stop: nothing to store it in
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == ["could not store the start of the turn; upstream request cancelled"]
+
+
+def split_text_round(rid: str, first: str, rest: str, mark) -> list:
+    """A round whose text comes in two deltas, with `mark` called once before the first
+    token and once after the runner took it (before the second one arrives)."""
+    created, added, delta, completed = text_round(rid, first + rest)
+    second = {**delta, "delta": rest, "sequence_number": 3}
+    completed["sequence_number"] = 4
+    return [created, mark, added, {**delta, "delta": first}, mark, second, completed]
+
+
+async def test_the_first_token_is_timed_once_and_goes_out_at_once(monkeypatch, saved):
+    marks: list = []
+
+    def mark() -> bool:
+        marks.append((timezone.now(), list(frames.texts)))
+        return True
+
+    events = [lambda: runner.started, *split_text_round("resp_1", "Hel", "lo", mark)]
+    runner, _, frames = scripted(monkeypatch, events)
+    await runner.run()
+    final = final_of(saved)
+    (before, _), (after, sent) = marks
+    assert final.first_event_at <= before <= final.first_token_at <= after
+    assert sent[-1] == "Hel"  # published before the next event, not at the clock's tick
+    assert final.text == "Hello"
