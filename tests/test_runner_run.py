@@ -86,6 +86,8 @@ def saved(monkeypatch, settings) -> list:
     settings.CHAT_MAX_OUTPUT_TOKENS = 0
     settings.CHAT_TOOLS = tool_kit.BUILTINS
     settings.CHAT_CHECKPOINT_INTERVAL = 100.0
+    settings.CHAT_FLUSH_INTERVAL = 0.03
+    settings.CHAT_FLUSH_INTERVAL_MAX = 0.04
     finals: list = []
 
     async def store_final(**kwargs):
@@ -117,6 +119,15 @@ def scripted(monkeypatch, *rounds, **kwargs) -> tuple[TurnRunner, Upstream, Fram
     return runner, upstream, frames
 
 
+async def stepped_until(condition) -> None:
+    """Step the loop until the runner gets there (no frame marks every moment)."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the runner never got there")
+
+
 def final_of(saved: list):
     [final] = [s for s in saved if s != "checkpoint"]
     return final
@@ -132,6 +143,7 @@ async def test_a_turn_streams_to_its_stored_answer(monkeypatch, saved):
     assert upstream.bodies[0]["input"] == INPUT and upstream.closed == 1
     assert frames.texts and frames.texts[-1] == "Hello"
     assert runner._ending and runner.stored == "row" and runner._tick.live == 0
+    assert (runner._tick.interval, runner._tick.widest) == (0.03, 0.04)  # the settings
 
 
 async def test_the_first_event_and_the_first_token_are_checkpointed_at_once(monkeypatch, saved):
@@ -281,3 +293,25 @@ async def test_the_first_token_is_timed_once_and_goes_out_at_once(monkeypatch, s
     assert final.first_event_at <= before <= final.first_token_at <= after
     assert sent[-1] == "Hel"  # published before the next event, not at the clock's tick
     assert final.text == "Hello"
+
+
+async def test_a_stop_between_a_rounds_calls_and_their_answers_ends_the_turn(monkeypatch, saved):
+    held = [*tool_round(("calculator", {"expression": "1"})), HOLD]  # the stream is not closed
+    runner, upstream, frames = scripted(monkeypatch, held)
+    task = asyncio.create_task(runner.run())
+    await frames.until(lambda: runner.state.status == "completed")
+    assert runner.cancel()
+    await asyncio.wait_for(task, 5)
+    assert final_of(saved).status == "cancelled"  # the round ended, the turn had not
+    assert len(upstream.bodies) == 1 and runner.tool_rounds == 0
+
+
+async def test_a_stop_while_the_tools_run_ends_the_turn(monkeypatch, saved, settings):
+    settings.CHAT_TOOLS = [*tool_kit.BUILTINS, "tests.tool_kit.HANG"]
+    settings.CHAT_TOOL_TIMEOUT = 30.0
+    runner, upstream, frames = scripted(monkeypatch, tool_round(("hang", {})))
+    task = asyncio.create_task(runner.run())
+    await stepped_until(lambda: runner._answering)
+    assert runner.cancel()
+    await asyncio.wait_for(task, 5)
+    assert final_of(saved).status == "cancelled" and len(upstream.bodies) == 1
