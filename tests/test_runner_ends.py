@@ -14,7 +14,7 @@ from chat.turns.runner import TurnRunner
 from chat.upstream.client import UpstreamConfig
 
 STARTED = StartedTurn(4, 5, 6)
-CONFIG = UpstreamConfig(base_url="http://upstream.test/v1", api_key="sk-secret-key-123")
+CONFIG = UpstreamConfig(base_url="http://upstream.test/v1", api_key="hunter2-hunter2")
 INPUT = [{"role": "user", "content": "abc"}, {"role": "assistant", "content": "de"}, {"x": 1}]
 
 
@@ -88,7 +88,7 @@ async def test_the_end_logs_the_servers_model_and_the_error_redacted(saved, canc
     runner = runner_for()
     runner.started = STARTED
     runner.state.model, runner.state.response_id = "served-model", "resp_9"
-    runner.state.error_detail = "bad key sk-secret-key-123 given"
+    runner.state.error_detail = "bad key hunter2-hunter2 given"
     runner.state.fail("upstream_error", "The model server failed.")
     await runner._finish()
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
