@@ -8,21 +8,13 @@ import pytest
 from django.db import InterfaceError, OperationalError
 
 from chat.turns import final_save
-
-REAL_SLEEP = asyncio.sleep
+from tests.recorded_sleeps import REAL_SLEEP, record_sleeps
 
 
 @pytest.fixture
 def pauses(monkeypatch) -> list[float]:
     """The pauses between tries, read rather than waited out."""
-    asked: list[float] = []
-
-    async def sleep(seconds, *args):
-        asked.append(seconds)
-        await REAL_SLEEP(0)
-
-    monkeypatch.setattr(asyncio, "sleep", sleep)
-    return asked
+    return record_sleeps(monkeypatch)
 
 
 def finishing(monkeypatch, failures: list[Exception]) -> list[dict]:

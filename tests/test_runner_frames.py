@@ -11,8 +11,8 @@ from chat import images
 from chat.turns import runner as runner_module
 from chat.turns.plan import StartedTurn, TurnPlan
 from chat.turns.runner import TurnRunner
+from tests.recorded_sleeps import REAL_SLEEP, record_sleeps
 
-REAL_SLEEP = asyncio.sleep  # the `beats` fixture replaces asyncio.sleep
 PLAN = TurnPlan(user_id=1, conversation_id=None, text="hi", model="m", input=[])
 
 
@@ -215,14 +215,7 @@ async def test_a_failed_checkpoint_is_logged_and_the_turn_goes_on(monkeypatch, c
 def beats(monkeypatch) -> list[float]:
     """asyncio.sleep records what it was asked for and only yields: the heartbeat's pauses
     are read, not waited out."""
-    asked: list[float] = []
-
-    async def sleep(seconds, *args):
-        asked.append(seconds)
-        await REAL_SLEEP(0)
-
-    monkeypatch.setattr(asyncio, "sleep", sleep)
-    return asked
+    return record_sleeps(monkeypatch)
 
 
 async def steps(n: int) -> None:
