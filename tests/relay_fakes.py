@@ -1,10 +1,19 @@
 """Small fakes for driving the relay's objects directly (chat/turns/registry.py, live.py,
 bridge.py) without sockets or a channel layer: a tab that records what it is given, a bridge
-that records what it would send, and a turn that hands out a fixed snapshot."""
+that records what it would send, a turn that hands out a fixed snapshot, and a scripted
+runner the registry runs in place of TurnRunner (`script_runners`)."""
+
+import asyncio
+from types import SimpleNamespace
 
 from pydantic import BaseModel
 
-from chat.turns.plan import TurnPlan
+from chat.turns import bridge as wire
+from chat.turns import endpoint, frames
+from chat.turns import registry as registry_module
+from chat.turns.plan import StartedTurn, TurnPlan
+from chat.turns.registry import TurnRegistry
+from chat.turns.snapshot import TurnSnapshot
 
 
 class Tab:
@@ -80,3 +89,64 @@ def plan(conversation_id: int = 3, **fields) -> TurnPlan:
     return TurnPlan(
         user_id=1, conversation_id=conversation_id, text="Hi", model="gpt-x", input=[], **fields
     )
+
+
+class ScriptedRunner:
+    """Stands in for TurnRunner: its run() says the rows are written, then waits or fails."""
+
+    made: list["ScriptedRunner"] = []
+
+    def __init__(self, **kwargs) -> None:
+        self.kwargs = kwargs
+        self.seq = 4
+        self.stored = object()
+        self.state = SimpleNamespace(text="", status="queued", items=[])
+        self.release = asyncio.Event()
+        self.fail_with: BaseException | None = None
+        self.cancels: list[bool] = []
+        ScriptedRunner.made.append(self)
+
+    async def run(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        if "on_started" in self.kwargs:
+            self.kwargs["on_started"](StartedTurn(3, 20, 21))
+        await self.release.wait()
+
+    def flush_pending(self) -> None:
+        pass
+
+    def snapshot(self) -> TurnSnapshot:
+        return TurnSnapshot(status="streaming", text="", items=[])
+
+    def cancel(self, *, interrupt: bool = False) -> bool:
+        self.cancels.append(interrupt)
+        self.release.set()
+        return True
+
+
+ENDED: list = []  # the messages whose end frames were rendered
+
+
+async def start(relay: TurnRegistry, turn_plan) -> StartedTurn:
+    """A start that never comes back fails here, not at pytest's two-minute timeout."""
+    return await asyncio.wait_for(relay.start(turn_plan), 5)
+
+
+def script_runners(monkeypatch) -> list[ScriptedRunner]:
+    """The registry runs ScriptedRunners (returned as they are made), with a fixed config,
+    recorded end frames (ENDED), one process and no end hooks."""
+    ScriptedRunner.made = []
+    ENDED.clear()
+
+    async def config():
+        return "config"
+
+    monkeypatch.setattr(registry_module, "TurnRunner", ScriptedRunner)
+    monkeypatch.setattr(endpoint, "upstream_config", config)
+    monkeypatch.setattr(
+        frames, "ended_frames", lambda message: ENDED.append(message) or ("<end/>", "<end-v/>")
+    )
+    monkeypatch.setattr(wire, "crosses_processes", lambda: False)
+    monkeypatch.setattr(registry_module, "turn_end_hooks", [])  # no automatic titles here
+    return ScriptedRunner.made
