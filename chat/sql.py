@@ -73,13 +73,16 @@ def update(model: type[models.Model], values: dict[str, Any], where: str, params
 
 def insert(*objs: models.Model) -> None:
     """INSERT new rows of one model in one statement and set their ids, as bulk_create() does
-    (every column sent, auto_now ones filled by pre_save)."""
+    (every column sent, auto_now ones filled by pre_save). Rows that come with their ids
+    (taken ahead: chat/turns/ids.py) are written with them; then all of them must."""
     db, meta = database(), objs[0]._meta
     if not db.features.can_return_rows_from_bulk_insert:  # SQLite before 3.35
         for obj in objs:
             obj.save(force_insert=True)
         return
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    given = objs[0].pk is not None
+    assert all((obj.pk is not None) == given for obj in objs), "all rows with ids, or none"
+    fields = [f for f in meta.concrete_fields if given or not f.primary_key]
     columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
     rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(objs))
     params = [

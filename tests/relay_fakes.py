@@ -104,13 +104,16 @@ class ScriptedRunner:
         self.release = asyncio.Event()
         self.fail_with: BaseException | None = None
         self.cancels: list[bool] = []
+        self.started: StartedTurn | None = None
         ScriptedRunner.made.append(self)
 
     async def run(self) -> None:
         if self.fail_with is not None:
             raise self.fail_with
-        if "on_started" in self.kwargs:
-            self.kwargs["on_started"](StartedTurn(3, 20, 21))
+        self.started = StartedTurn(3, 20, 21)
+        for callback in ("on_shown", "on_started"):
+            if callback in self.kwargs:
+                self.kwargs[callback](self.started)
         await self.release.wait()
 
     def flush_pending(self) -> None:

@@ -120,13 +120,15 @@ async def test_the_end_is_announced_at_once_with_the_rest_of_the_text_and_the_st
     assert told == frames.announce_frame("Xavier — answer streaming.")  # only the dash trimmed
 
 
-async def test_a_started_turn_shows_its_rows_to_every_tab_in_its_role_and_to_other_processes():
+async def test_a_shown_turn_shows_its_rows_to_every_tab_in_its_role_and_to_other_processes():
     writer, viewer = Tab(1, "w"), Tab(2, "v", read_only=True)
     relay = relay_with(writer, viewer, bridge=FakeBridge())
     turn = LiveTurn(relay, plan(3), 3)
     started = StartedTurn(3, 20, 21)
+    turn.on_shown(started)
+    assert turn.message_id == 21 and not turn.started.done()  # shown, not yet written
     turn.on_started(started)
-    assert turn.message_id == 21 and turn.started.result() == started
+    assert turn.started.result() == started
     assert writer.floor == 0 and viewer.floor == 0
     html = turn._new_rows(started, read_only=False) + frames.turn_controls_frame(live=True)
     viewer_html = turn._new_rows(started, read_only=True) + frames.turn_controls_frame(

@@ -56,7 +56,7 @@ async def test_a_turn_runs_as_the_registrys_task_and_returns_once_its_rows_exist
     turn = relay.turns[3]
     assert relay.is_live(3) and not relay.is_live(4) and relay._started
     assert runner.kwargs == {"plan": plan(3), "config": "config", "publisher": turn,
-                             "on_started": turn.on_started}  # fmt: skip
+                             "on_shown": turn.on_shown, "on_started": turn.on_started}  # fmt: skip
     assert turn.task.get_name() == "turn-3" and turn.message_id == 21
     runner.release.set()
     await turn.task
@@ -204,6 +204,7 @@ async def test_an_ended_turn_not_saved_by_its_runner_shows_the_row_as_stored(use
     relay = TurnRegistry()
     runner = ScriptedRunner()
     runner.stored = None
+    runner.started = StartedTurn(convo.pk, answer.parent_id, answer.pk)  # written, not stored
     turn = SimpleNamespace(message_id=answer.pk, runner=runner, conversation_id=convo.pk,
                            plan=plan(convo.pk), remote=set(),
                            _announcement=lambda state, final: "",

@@ -65,7 +65,7 @@ async def test_the_end_saves_the_snapshot_with_the_turn_facts(saved, cancels, ca
     caplog.set_level(logging.INFO, logger="chat.turns.runner")
     frames = Frames()
     runner = runner_for(frames)
-    runner.started = STARTED
+    runner.started = runner.shown = STARTED
     runner.state.guard.warn("test", "waiting for a frame")
     runner.state.cancel()
     await runner._finish()
@@ -86,7 +86,7 @@ async def test_the_end_saves_the_snapshot_with_the_turn_facts(saved, cancels, ca
 async def test_the_end_logs_the_servers_model_and_the_error_redacted(saved, cancels, caplog):
     caplog.set_level(logging.INFO, logger="chat.turns.runner")
     runner = runner_for()
-    runner.started = STARTED
+    runner.started = runner.shown = STARTED
     runner.state.model, runner.state.response_id = "served-model", "resp_9"
     runner.state.error_detail = "bad key hunter2-hunter2 given"
     runner.state.fail("upstream_error", "The model server failed.")
@@ -111,7 +111,7 @@ async def test_a_stopped_background_response_is_cancelled_upstream(
     saved, cancels, status, background, response_id, cancelled
 ):
     runner = runner_for()
-    runner.started = STARTED
+    runner.started = runner.shown = STARTED
     runner.state.background, runner.state.response_id = background, response_id
     runner.state.set_status(status)
     await runner._finish()
@@ -120,7 +120,7 @@ async def test_a_stopped_background_response_is_cancelled_upstream(
 
 async def test_the_end_waits_for_a_running_checkpoint(saved, cancels):
     runner = runner_for()
-    runner.started = STARTED
+    runner.started = runner.shown = STARTED
     order: list[str] = []
 
     async def checkpoint() -> None:
@@ -148,7 +148,8 @@ async def test_the_first_rows_are_handed_on_with_what_waited_for_them(monkeypatc
     frames, seen = Frames(), []
     runner = runner_for(frames, on_started=seen.append)
     runner.state.guard.warn("test", "arrived before the rows")
-    write = runner._begin()
+    runner._begin()
+    write = runner._write
     assert write is not None and await write == STARTED
     await asyncio.sleep(0)  # the done callback
     assert runner.started == STARTED and seen == [STARTED] and frames.seqs == [1]
@@ -159,7 +160,8 @@ async def test_the_first_rows_are_written_with_the_plan_and_the_lease(monkeypatc
     given: list[dict] = []
     monkeypatch.setattr(runner_module, "start_turn", lambda **kw: given.append(kw) or STARTED)
     runner = runner_for()
-    await runner._begin()
+    runner._begin()
+    await runner._write
     assert given == [{"plan": runner.plan, "lease_owner": runner.lease_owner}]
 
 
@@ -170,7 +172,8 @@ async def test_a_failed_first_write_stops_the_stream(monkeypatch):
     monkeypatch.setattr(runner_module, "start_turn", refuse)
     runner = runner_for()
     runner._task = streaming = asyncio.create_task(asyncio.Event().wait())
-    write = runner._begin()
+    runner._begin()
+    write = runner._write
     with pytest.raises(RuntimeError):
         await write
     await asyncio.sleep(0)
@@ -187,7 +190,8 @@ async def test_a_failed_first_write_while_the_end_is_stored_stops_nothing(monkey
     runner = runner_for()
     runner._task = ending = asyncio.create_task(asyncio.Event().wait())
     runner._ending = True
-    write = runner._begin()
+    runner._begin()
+    write = runner._write
     with pytest.raises(RuntimeError):
         await write
     await asyncio.sleep(0)

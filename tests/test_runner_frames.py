@@ -45,7 +45,7 @@ class Frames:
 
 def runner_for(frames: Frames, window: float = 0.5, started: bool = True):
     runner = TurnRunner(plan=PLAN, config=None, publisher=frames)  # type: ignore[arg-type]
-    runner.started = StartedTurn(1, 2, 3) if started else None
+    runner.started = runner.shown = StartedTurn(1, 2, 3) if started else None
     runner._checkpoint = object()  # type: ignore[assignment]  # none unless a test asks
     runner._tick = clock = Clock(window)  # type: ignore[assignment]
     return runner, clock
@@ -58,7 +58,7 @@ def change(runner: TurnRunner, what: str = "a change to publish") -> None:
 async def test_a_fresh_turns_first_change_goes_out_at_once_and_is_checkpointed():
     frames = Frames()
     runner = TurnRunner(plan=PLAN, config=None, publisher=frames)  # type: ignore[arg-type]
-    runner.started = StartedTurn(1, 2, 3)
+    runner.started = runner.shown = StartedTurn(1, 2, 3)
     runner._tick = Clock(0.5)  # type: ignore[assignment]
     checkpoints: list[str] = []
 
@@ -126,13 +126,13 @@ async def test_flush_pending_without_a_wait_publishes_nothing():
     assert frames.seqs == [] and runner.state.take_changes()  # still waiting for its frame
 
 
-async def test_frames_wait_for_the_first_rows_and_number_from_one():
+async def test_frames_wait_until_the_rows_can_be_named_and_number_from_one():
     frames = Frames()
     runner, _ = runner_for(frames, started=False)
     change(runner)
     runner._flush()
     assert frames.seqs == [] and runner.seq == 0
-    runner.started = StartedTurn(1, 2, 3)
+    runner.shown = StartedTurn(1, 2, 3)
     runner._flush()
     runner._flush()  # nothing new: no empty frame
     change(runner, "more")
@@ -182,7 +182,10 @@ async def test_no_checkpoint_before_the_first_rows_or_while_one_runs():
     runner._checkpoint = None
     runner._after_event(10.0, structural=True)
     assert runner._checkpoint is None and runner._checkpoint_due == 0.0
-    runner.started = StartedTurn(1, 2, 3)
+    runner.shown = StartedTurn(1, 2, 3)  # named on the page, not yet written: no checkpoint
+    runner._after_event(10.0, structural=True)
+    assert runner._checkpoint is None and runner._checkpoint_due == 0.0
+    runner.started = runner.shown
     running = runner._checkpoint = object()  # type: ignore[assignment]
     runner._after_event(10.0, structural=True)
     assert runner._checkpoint is running and runner._checkpoint_due == 0.0
@@ -237,7 +240,10 @@ async def test_the_lease_is_renewed_every_third_of_it_once_the_rows_exist(settin
     heartbeat = asyncio.create_task(runner._heartbeat())
     await steps(5)
     assert renewals == [] and len(beats) >= 3  # it beat, but had no rows to renew
-    runner.started = StartedTurn(1, 2, 3)
+    runner.shown = StartedTurn(1, 2, 3)
+    await steps(5)
+    assert renewals == []  # shown, but not written yet
+    runner.started = runner.shown
     await steps(5)
     heartbeat.cancel()
     assert renewals and set(beats) == {10.0}

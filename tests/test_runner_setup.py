@@ -80,7 +80,8 @@ def test_a_resumed_turn_carries_its_owner_times_and_items():
     assert [i.id for i in resumed.state.items] == ["msg_1"] and resumed.state.last_seq == 4
     snapshot = resumed.snapshot()
     assert (snapshot.first_event_at, snapshot.first_token_at) == (EARLIER, LATER)
-    assert resumed._begin() is None  # its rows exist: nothing to write
+    resumed._begin()
+    assert resumed._write is None and resumed._write_rows() is None  # its rows exist
     assert resumed.started == StartedTurn(3, 0, 7)
     assert resumed._conversation_id() == 3
 

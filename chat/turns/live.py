@@ -93,8 +93,9 @@ class LiveTurn:
             return frames.announce_frame(f"{fresh} — answer {state.status}.".strip(" —"))
         return frames.announce_frame(fresh) if fresh.strip() else ""
 
-    def on_started(self, started: StartedTurn) -> None:
-        """Show the new rows before the first frame can refer to them (same loop step)."""
+    def on_shown(self, started: StartedTurn) -> None:
+        """Show the new rows before the first frame can refer to them (same loop step); they
+        may not be written yet (chat/turns/ids.py): `on_started` says when they are."""
         self.message_id = started.assistant_message_id
         html = self._new_rows(started, read_only=False) + frames.turn_controls_frame(live=True)
         viewer_html = self._new_rows(started, read_only=True) + frames.turn_controls_frame(
@@ -114,8 +115,31 @@ class LiveTurn:
                     conversation=self.conversation_id, html=html, viewer_html=viewer_html
                 ),
             )
+
+    def on_started(self, started: StartedTurn) -> None:
+        """The rows are written: the socket that asked may go on (its composer is reset)."""
         if not self.started.done():
             self.started.set_result(started)
+
+    def retract(self) -> None:
+        """The rows were shown but could not be written: take them off every page again."""
+        assert self.message_id is not None
+        shown = [self.message_id]
+        if self.plan.question_id is None and self.plan.ids:
+            shown.insert(0, self.plan.ids[0])
+        html = frames.removed_rows_frame(tuple(shown)) + frames.turn_controls_frame(live=False)
+        viewer_html = frames.removed_rows_frame(tuple(shown)) + frames.turn_controls_frame(
+            live=False, read_only=True
+        )
+        self.registry.broadcast(self.conversation_id, 0, html, viewer_html)
+        self.registry.notify_user(
+            self.plan.user_id, frames.sidebar_dot_frame(self.conversation_id, False)
+        )
+        if self.registry.bridge is not None:
+            self.registry.bridge.group_send(
+                wire.watch_group(self.conversation_id),
+                wire.Ended(conversation=self.conversation_id, html=html, viewer_html=viewer_html),
+            )
 
     def _new_rows(self, started: StartedTurn, *, read_only: bool) -> str:
         """The new question (none for a regenerate) and the queued answer; a new version

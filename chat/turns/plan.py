@@ -14,6 +14,7 @@ from chat.models import Conversation, Message
 from chat.tools import hosted
 from chat.tools.registry import declarations, enabled_tools
 from chat.tree import Tree
+from chat.turns import ids
 from chat.turns.prior import history_input, history_rows
 from chat.usage import budgets
 
@@ -42,6 +43,17 @@ class TurnPlan:
     question_id: int | None = None
     replaces: tuple[int, ...] = ()  # messages on screen the new branch takes the place of
     older_siblings: tuple[int, ...] = ()  # of the new version (its ‹ button goes to the last)
+    # The new rows' ids, taken ahead (chat/turns/ids.py): the question's (none for a
+    # regenerate) and the answer's; () where the database cannot hand them out ahead.
+    ids: tuple[int, ...] = ()
+
+    def reserved(self) -> "StartedTurn | None":
+        """The turn's rows as frames may name them before they are written (None: only once
+        they are: a new conversation's id comes with its row)."""
+        if self.conversation_id is None or not self.ids:
+            return None
+        question = self.ids[0] if self.question_id is None else self.question_id
+        return StartedTurn(self.conversation_id, question, self.ids[-1])
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,8 @@ def plan_turn(
     regenerate: int | None = None,
     edit_of: int | None = None,
 ) -> TurnPlan:
-    """Validate and read the history (no writes: the upstream request starts right after).
+    """Validate and read the history, and take the new rows' ids (no rows written: the
+    upstream request starts right after).
 
     `regenerate`: an answer to write again as a sibling (its question is asked again, never
     duplicated); `edit_of`: a question to replace by `text` as a sibling. Both keep the old
@@ -103,6 +116,7 @@ def plan_turn(
         fitted.left_out, chosen.to_dict(), parent_id=place.parent_id,
         question_id=place.question_id, replaces=place.replaces,
         older_siblings=place.older_siblings,
+        ids=ids.reserve(1 if place.question_id is not None else 2),
     )  # fmt: skip
 
 

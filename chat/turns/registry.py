@@ -207,8 +207,9 @@ class TurnRegistry:
         self.turns[conversation_id] = turn
         config = await endpoint.upstream_config()
         turn.runner = TurnRunner(
-            plan=plan, config=config, publisher=turn, on_started=turn.on_started
-        )
+            plan=plan, config=config, publisher=turn, on_shown=turn.on_shown,
+            on_started=turn.on_started,
+        )  # fmt: skip
         turn.task = asyncio.create_task(self._run(turn), name=f"turn-{conversation_id}")
         return await asyncio.shield(turn.started)
 
@@ -284,6 +285,11 @@ class TurnRegistry:
 
     async def _announce_end(self, turn: LiveTurn) -> None:
         if turn.message_id is None or turn.runner is None:
+            return
+        if turn.runner.started is None:  # shown, but never written
+            turn.retract()
+            if self.bridge is not None:
+                self.bridge.leave(wire.turn_group(turn.conversation_id))
             return
         message = turn.runner.stored or await sync_to_async(_stored_message)(turn.message_id)
         html, viewer_html = frames.ended_frames(message)

@@ -57,13 +57,15 @@ class TurnRunner:
         config: UpstreamConfig,
         publisher: Publisher | None = None,
         flush_interval: float | None = None,
+        on_shown: Callable[[StartedTurn], None] | None = None,
         on_started: Callable[[StartedTurn], None] | None = None,
         resume: "Resume | None" = None,
     ) -> None:
         self.plan = plan
         self.config = config
         self.publisher = publisher or NullPublisher()
-        self.on_started = on_started
+        self.on_shown = on_shown  # the new rows may be shown: frames can name them
+        self.on_started = on_started  # the new rows are written
         self.flush_interval = (
             settings.CHAT_FLUSH_INTERVAL if flush_interval is None else flush_interval
         )
@@ -75,7 +77,10 @@ class TurnRunner:
         self.state = resume.state() if resume else TurnState()
         if plan.left_out:  # shown with the answer, and kept with it (chat/context.py)
             self.state.guard.warn("context", context.Fitted([], plan.left_out).note)
-        self.started: StartedTurn | None = None
+        self.started: StartedTurn | None = None  # the rows, once written
+        # The rows as frames name them: from the plan's ids, before they are written
+        # (chat/turns/ids.py); else once they are.
+        self.shown: StartedTurn | None = None
         self.stored: Message | None = None  # the final row, as finish_turn saved it
         self.seq = 0
         self.first_event_at = resume.first_event_at if resume else None
@@ -134,7 +139,7 @@ class TurnRunner:
     # --- the turn ---
     async def run(self) -> TurnSnapshot:
         self._task = asyncio.current_task()
-        write = self._begin()
+        self._begin()
         heartbeat = asyncio.create_task(self._heartbeat())
         cancelled = False
         self._tick = flush_tick(self.flush_interval, self.widest_flush_interval)
@@ -158,6 +163,7 @@ class TurnRunner:
             self._tick.leave()
             heartbeat.cancel()
         try:
+            write = self._write_rows()  # not yet begun if no frame went out
             self.started = await write if write is not None else self.started
         except BaseException:
             log.exception("could not store the start of the turn; upstream request cancelled")
@@ -169,26 +175,46 @@ class TurnRunner:
             self._task.uncancel()
         return self.snapshot()
 
-    def _begin(self) -> "asyncio.Task[StartedTurn] | None":
-        """Write the first rows concurrently with the upstream request; a resumed turn has them."""
+    def _begin(self) -> None:
+        """Show the new rows at once where their ids were taken ahead (chat/turns/ids.py), and
+        write them after the first frame: begun beside the upstream request, the write held
+        the GIL in the database thread while the response head waited for the event loop
+        (bench/README.md, issue 12). Else write them beside the request, and show them once
+        written. A resumed turn has its rows."""
         if self.resume is not None:
             self.started = StartedTurn(self.resume.conversation_id, 0, self.resume.message_id)
-            return None
-        write = asyncio.create_task(
-            sync_to_async(start_turn)(plan=self.plan, lease_owner=self.lease_owner)
-        )
-        write.add_done_callback(self._on_write_done)
-        self._write = write
-        return write
+            self.shown = self.started
+            return
+        reserved = self.plan.reserved()
+        if reserved is None:
+            self._write_rows()
+        else:
+            self._show(reserved)
+
+    def _write_rows(self) -> "asyncio.Task[StartedTurn] | None":
+        """The task writing the first rows, begun by the first call (None: a resumed turn)."""
+        if self._write is None and self.resume is None:
+            self._write = asyncio.create_task(
+                sync_to_async(start_turn)(plan=self.plan, lease_owner=self.lease_owner)
+            )
+            self._write.add_done_callback(self._on_write_done)
+        return self._write
+
+    def _show(self, turn: StartedTurn) -> None:
+        self.shown = turn
+        with write_pass():  # the new rows and the first text: one message a socket
+            if self.on_shown is not None:
+                self.on_shown(turn)
+            self._flush()  # what arrived before the rows could be named
 
     def _on_write_done(self, write: asyncio.Task[Any]) -> None:
         if write.cancelled() or write.exception() is None:
             if not write.cancelled():
                 self.started = write.result()
-                with write_pass():  # the new rows and the first text: one message a socket
-                    if self.on_started is not None:
-                        self.on_started(self.started)
-                    self._flush()  # what arrived while the rows were written
+                if self.shown is None:
+                    self._show(self.started)
+                if self.on_started is not None:
+                    self.on_started(self.started)
             return
         self._write_failed = write.exception()
         if self._task is not None and not self._task.done() and not self._ending:
@@ -312,7 +338,7 @@ class TurnRunner:
         if self._flush_slot is not None:
             self._flush_slot.pop(self._flush_cb, None)
             self._flush_slot = None
-        if self.started is None:
+        if self.shown is None:
             return  # frames need the message id: changes wait in the state until then
         changes = self.state.take_changes()
         if not changes:
@@ -323,6 +349,8 @@ class TurnRunner:
             self.publisher.publish(self.seq, self.state, changes)
         except Exception:
             log.exception("publishing frame %d failed", self.seq)
+        if self._write is None and self.started is None:
+            self._write_rows()  # the first frame is out: now the rows (see _begin)
 
     async def _heartbeat(self) -> None:
         """Renew the lease even while the upstream is silent, so the sweeper leaves us be."""

@@ -33,12 +33,14 @@ def start_turn(*, plan: TurnPlan, lease_owner: str) -> StartedTurn:
             lease_owner=lease_owner,
             lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
         )
+        if plan.ids:  # taken ahead: the first frames may already have named them
+            answer.pk = plan.ids[-1]
         if plan.question_id is not None:  # a regenerate: the question is asked again, not copied
             question_id = plan.question_id
         else:
             user_message = Message(
                 conversation_id=conversation_id, role=Message.Role.USER, text=plan.text,
-                parent_id=plan.parent_id,
+                parent_id=plan.parent_id, pk=plan.ids[0] if plan.ids else None,
             )  # fmt: skip
             user_message.is_root = plan.parent_id is None  # type: ignore[attr-defined]
             sql.insert(user_message)
