@@ -109,7 +109,7 @@ def reserved_plan(**fields) -> TurnPlan:
                     **fields)  # fmt: skip
 
 
-async def test_the_runner_shows_the_reserved_rows_at_once_and_writes_them_after_a_frame(
+async def test_the_runner_shows_the_reserved_rows_first_and_writes_them_after_a_frame(
     monkeypatch,
 ):
     written = asyncio.Event()
@@ -123,7 +123,9 @@ async def test_the_runner_shows_the_reserved_rows_at_once_and_writes_them_after_
     runner = TurnRunner(plan=reserved_plan(), config=None, publisher=frames_out,  # type: ignore[arg-type]
                         on_shown=shown.append, on_started=lambda s: (started.append(s), written.set()))  # fmt: skip
     runner._begin()
-    assert shown == [StartedTurn(7, 40, 41)] and started == []  # at once, before any write
+    assert shown == []  # first the request goes out (the runner's next step)
+    await asyncio.sleep(0)
+    assert shown == [StartedTurn(7, 40, 41)] and started == []  # then at once, before any write
     assert runner._write is None  # and the write waits for the first frame
     runner._flush()  # nothing changed: no frame, still no write
     assert frames_out.seqs == [] and runner._write is None
@@ -139,6 +141,21 @@ async def test_the_runner_shows_the_reserved_rows_at_once_and_writes_them_after_
     runner.state.guard.warn("test", "more")
     runner._flush()
     assert frames_out.seqs == [1, 2] and runner._write is write
+
+
+async def test_rows_are_written_soon_even_if_no_frame_comes(monkeypatch):
+    monkeypatch.setattr(runner_module, "ROWS_WRITTEN_WITHIN", 0.02)
+    monkeypatch.setattr(runner_module, "start_turn", lambda **kw: StartedTurn(7, 40, 41))
+    started: list[StartedTurn] = []
+    runner = TurnRunner(plan=reserved_plan(), config=None, on_started=started.append)  # type: ignore[arg-type]
+    runner._begin()
+    await asyncio.sleep(0.005)
+    assert runner._write is None  # not at once: the request goes first
+    await asyncio.sleep(0.03)
+    assert runner._write is not None
+    await runner._write
+    await asyncio.sleep(0)
+    assert started == [StartedTurn(7, 40, 41)] and runner.started == StartedTurn(7, 40, 41)
 
 
 async def test_a_turn_that_ends_before_any_frame_still_writes_its_rows(monkeypatch):
@@ -161,6 +178,7 @@ async def test_a_regenerates_reserved_rows_are_its_question_and_the_new_answer()
     plan = replace(reserved_plan(), ids=(41,), question_id=12)
     runner = TurnRunner(plan=plan, config=None, on_shown=shown.append)  # type: ignore[arg-type]
     runner._begin()
+    await asyncio.sleep(0)
     assert shown == [StartedTurn(7, 12, 41)]
 
 

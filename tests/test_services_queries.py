@@ -176,12 +176,13 @@ def test_statements_a_turn_sends(user):
     Message.objects.create(conversation=conversation, role="user", text="q1")
     with CaptureQueriesContext(connection) as captured:
         turn = plan(user, conversation.pk)
-    assert len(statements(captured)) == 2  # SELECT history, SELECT budgets (none: no more)
+    # SELECT history, SELECT budgets (none: no more), take two ids (chat/turns/ids.py)
+    assert len(statements(captured)) == 3
     with CaptureQueriesContext(connection) as captured:
         started = start_turn(plan=turn, lease_owner="me")
-    # UPDATE conversation, SELECT live, INSERT question, INSERT answer (its parent is the
-    # question's new id: chat/tree.py)
-    assert len(statements(captured)) == 4
+    # UPDATE conversation, SELECT live, INSERT question and answer (its ids taken ahead, the
+    # answer's parent is known: one statement)
+    assert len(statements(captured)) == 3
     with CaptureQueriesContext(connection) as captured:
         checkpoint_turn(
             message_id=started.assistant_message_id,
@@ -195,7 +196,8 @@ def test_statements_a_turn_sends(user):
     assert len(statements(captured)) == 6
     with CaptureQueriesContext(connection) as captured:
         start_turn(plan=plan(user, None), lease_owner="me")
-    assert len(statements(captured)) == 4  # SELECT budgets, INSERT conversation, 2 INSERTs
+    # SELECT budgets, take two ids, INSERT conversation, INSERT question and answer
+    assert len(statements(captured)) == 4
 
 
 @pytest.mark.django_db

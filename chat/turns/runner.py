@@ -1,9 +1,11 @@
 """TurnRunner: runs one turn from the person's message to the stored answer.
 
 Used by `manage.py ask` and by the web's turn registry alike. It opens the upstream stream
-while the first rows are written (not after: that write would add to time to first token),
-feeds the pure accumulator, publishes coalesced frames on the leading edge, checkpoints the
-partial answer at most every few seconds, and stores the final answer and usage at the end.
+before the first rows are written (a write first would add to time to first token): with
+their ids taken ahead it shows them at once and writes them after the first frame, else it
+writes them beside the request. It feeds the pure accumulator, publishes coalesced frames on
+the leading edge, checkpoints the partial answer at most every few seconds, and stores the
+final answer and usage at the end.
 """
 
 import asyncio
@@ -36,6 +38,7 @@ from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream,
 from chat.upstream.errors import UpstreamError, redact
 
 log = logging.getLogger(__name__)
+ROWS_WRITTEN_WITHIN = 0.05  # s after the request at the latest, if no frame came first
 PROCESS_ID = f"proc-{uuid.uuid4().hex[:12]}"
 
 
@@ -176,7 +179,7 @@ class TurnRunner:
         return self.snapshot()
 
     def _begin(self) -> None:
-        """Show the new rows at once where their ids were taken ahead (chat/turns/ids.py), and
+        """Show the new rows at once where their ids were taken ahead (chat/turns/ids.py) and
         write them after the first frame: begun beside the upstream request, the write held
         the GIL in the database thread while the response head waited for the event loop
         (bench/README.md, issue 12). Else write them beside the request, and show them once
@@ -188,8 +191,12 @@ class TurnRunner:
         reserved = self.plan.reserved()
         if reserved is None:
             self._write_rows()
-        else:
-            self._show(reserved)
+        else:  # once the request is on its way: rendering the rows takes ~0.5 ms
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._show, reserved)
+            # A slow upstream (a queue, a long think) must not leave them unwritten: a crash
+            # would lose the question, and Stop from another process would not find the turn.
+            loop.call_later(ROWS_WRITTEN_WITHIN, self._write_rows)
 
     def _write_rows(self) -> "asyncio.Task[StartedTurn] | None":
         """The task writing the first rows, begun by the first call (None: a resumed turn)."""

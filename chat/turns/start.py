@@ -36,18 +36,22 @@ def start_turn(*, plan: TurnPlan, lease_owner: str) -> StartedTurn:
         if plan.ids:  # taken ahead: the first frames may already have named them
             answer.pk = plan.ids[-1]
         if plan.question_id is not None:  # a regenerate: the question is asked again, not copied
-            question_id = plan.question_id
-        else:
-            user_message = Message(
-                conversation_id=conversation_id, role=Message.Role.USER, text=plan.text,
-                parent_id=plan.parent_id, pk=plan.ids[0] if plan.ids else None,
-            )  # fmt: skip
-            user_message.is_root = plan.parent_id is None  # type: ignore[attr-defined]
-            sql.insert(user_message)
-            question_id = user_message.pk
-        answer.parent_id = question_id  # so a second INSERT: the answer needs its question's id
-        sql.insert(answer)
-        return StartedTurn(conversation_id, question_id, answer.pk)
+            answer.parent_id = plan.question_id
+            sql.insert(answer)
+            return StartedTurn(conversation_id, plan.question_id, answer.pk)
+        question = Message(
+            conversation_id=conversation_id, role=Message.Role.USER, text=plan.text,
+            parent_id=plan.parent_id, pk=plan.ids[0] if plan.ids else None,
+        )  # fmt: skip
+        question.is_root = plan.parent_id is None  # type: ignore[attr-defined]
+        if plan.ids:  # the answer's parent is known: one INSERT for both
+            answer.parent_id = question.pk
+            sql.insert(question, answer)
+        else:  # the answer needs its question's new id (chat/tree.py): two
+            sql.insert(question)
+            answer.parent_id = question.pk
+            sql.insert(answer)
+        return StartedTurn(conversation_id, question.pk, answer.pk)
 
 
 def _recorded(plan: TurnPlan) -> dict[str, Any]:
