@@ -59,3 +59,29 @@ async def test_one_clock_per_loop_and_interval():
     assert flush_tick(0.030) is flush_tick(0.030)
     assert flush_tick(0.050) is not flush_tick(0.030)
     assert flush_tick(0.030).loop is asyncio.get_running_loop()
+
+
+async def test_flushes_due_at_once_go_together_after_the_running_callbacks():
+    loop = asyncio.get_running_loop()
+    tick = FlushTick(loop, 0.030)
+    turns = [Turn(loop) for _ in range(3)]
+    before = timers(loop)
+    slot = tick.soon(turns[0].flush)
+    assert tick.soon(turns[1].flush) is slot and tick.soon(turns[0].flush) is slot
+    assert timers(loop) == before  # no timer: the next step of the loop
+    assert [t.at for t in turns] == [[], [], []]  # not while the caller runs
+    await asyncio.sleep(0)
+    assert [len(t.at) for t in turns] == [1, 1, 0] and tick.pending() == 0
+    again = tick.soon(turns[2].flush)  # a later read: a slot of its own
+    assert again is not slot
+    await asyncio.sleep(0)
+    assert [len(t.at) for t in turns] == [1, 1, 1]
+
+
+async def test_a_turn_due_at_once_that_flushed_by_itself_is_not_flushed_again():
+    loop = asyncio.get_running_loop()
+    tick = FlushTick(loop, 0.030)
+    turn = Turn(loop)
+    tick.soon(turn.flush).pop(turn.flush, None)  # what the runner's own flush does
+    await asyncio.sleep(0)
+    assert turn.at == [] and tick.pending() == 0

@@ -24,10 +24,21 @@ class Clock:
         self.waiting: list[float] = []
         self.flushes: list = []
 
+        self.soon_slot: dict = {}  # flushes due once the events of the same read are applied
+
     def at(self, when, flush):
         self.waiting.append(when)
         self.flushes.append(flush)
         return {flush: None}
+
+    def soon(self, flush):
+        self.soon_slot[flush] = None
+        return self.soon_slot
+
+    def fire_soon(self) -> None:
+        for flush in list(self.soon_slot):
+            flush()
+        self.soon_slot.clear()
 
 
 class Frames:
@@ -59,7 +70,7 @@ async def test_a_fresh_turns_first_change_goes_out_at_once_and_is_checkpointed()
     frames = Frames()
     runner = TurnRunner(plan=PLAN, config=None, publisher=frames)  # type: ignore[arg-type]
     runner.started = runner.shown = StartedTurn(1, 2, 3)
-    runner._tick = Clock(0.5)  # type: ignore[assignment]
+    runner._tick = clock = Clock(0.5)  # type: ignore[assignment]
     checkpoints: list[str] = []
 
     async def save() -> None:
@@ -68,6 +79,8 @@ async def test_a_fresh_turns_first_change_goes_out_at_once_and_is_checkpointed()
     runner._save_checkpoint = save  # type: ignore[method-assign]
     change(runner)
     runner._after_event(asyncio.get_running_loop().time(), structural=False)
+    assert clock.waiting == [] and list(clock.soon_slot) == [runner._flush_cb]
+    clock.fire_soon()
     assert frames.seqs == [1]  # nothing was sent before: no window to wait out
     await runner._checkpoint
     assert checkpoints == ["saved"]
@@ -79,7 +92,9 @@ async def test_a_change_due_exactly_at_the_window_end_goes_out_at_once():
     runner._last_flush = 1.0
     change(runner)
     runner._after_event(1.5, structural=False)
-    assert frames.seqs == [1] and clock.waiting == []
+    assert frames.seqs == [] and clock.waiting == [] and runner._flush_slot is clock.soon_slot
+    clock.fire_soon()
+    assert frames.seqs == [1] and runner._flush_slot is None
 
 
 async def test_a_change_within_the_window_waits_for_the_clock_once():
@@ -104,7 +119,26 @@ async def test_a_structural_change_does_not_wait():
     runner._last_flush = 1.0
     change(runner)
     runner._after_event(1.1, structural=True)
-    assert frames.seqs == [1] and clock.waiting == []
+    change(runner, "read with it")
+    runner._after_event(1.1, structural=True)
+    assert frames.seqs == [] and clock.waiting == []
+    clock.fire_soon()
+    assert frames.seqs == [1]  # one frame for the events of one read
+
+
+async def test_a_change_waiting_for_the_window_goes_at_once_with_a_structural_one():
+    frames = Frames()
+    runner, clock = runner_for(frames)
+    runner._last_flush = 1.0
+    change(runner)
+    runner._after_event(1.2, structural=False)
+    waiting = runner._flush_slot
+    assert waiting == {runner._flush_cb: None} and clock.waiting == [1.5]
+    change(runner, "structural")
+    runner._after_event(1.25, structural=True)
+    assert waiting == {} and runner._flush_slot is clock.soon_slot  # left its window slot
+    clock.fire_soon()
+    assert frames.seqs == [1] and runner._flush_slot is None
 
 
 async def test_a_frame_sent_early_leaves_its_clock_slot():

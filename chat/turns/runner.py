@@ -333,7 +333,11 @@ class TurnRunner:
         assert tick is not None  # set by run() before the first event
         window = tick.window  # 30 ms, wider when many turns are live (ticker.py)
         if structural or now - self._last_flush >= window:
-            self._flush()
+            # At once, but after the events of the same read: one frame for all of them.
+            slot = tick.soon(self._flush_cb)
+            if self._flush_slot is not None and self._flush_slot is not slot:
+                self._flush_slot.pop(self._flush_cb, None)  # it was waiting for the window
+            self._flush_slot = slot
         elif self._flush_slot is None:
             self._flush_slot = tick.at(self._last_flush + window, self._flush_cb)
         if self.started is not None and self._checkpoint is None and now >= self._checkpoint_due:

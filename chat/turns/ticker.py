@@ -11,7 +11,8 @@ The coalescing window widens under load: with few live turns it is the flush int
 (CHAT_FLUSH_INTERVAL_MS, 30 ms); from WIDEN_FROM live turns on the clock it grows linearly to
 CHAT_FLUSH_INTERVAL_MAX_MS (40 ms) at WIDEST_AT. Fewer frames per turn then leave more CPU per
 delta, while a delta still waits at most the cap: the p99 budget (50 ms) keeps ~10 ms for the
-rest of the path. The first token and structural changes never wait (chat/turns/runner.py).
+rest of the path. The first token and structural changes never wait for the window
+(chat/turns/runner.py): they go out as soon as the events read with them are applied.
 As frames go at grid lines at or before their due time, the window takes effect in whole
 grains (30, 35, 40 ms).
 """
@@ -27,6 +28,7 @@ GRID_STEPS = 6  # grid lines per flush interval
 WIDEN_FROM = 50  # live turns on one clock before the window starts to widen
 WIDEST_AT = 200  # live turns at which it reaches the cap
 
+SOON = -math.inf  # the slot of flushes due at once (`soon`), before every grid line
 _local = threading.local()  # one clock per event loop (a thread runs one loop at a time)
 
 
@@ -67,6 +69,17 @@ class FlushTick:
         if slot is None:
             slot = self.slots[line] = {}
             self.loop.call_at(line, self._fire, line)
+        slot[flush] = None
+        return slot
+
+    def soon(self, flush: Callable[[], None]) -> dict[Callable[[], None], None]:
+        """Call `flush` once the running callbacks are done: the events of one read (a
+        response's first four, its last four) make one frame, not one each. Returns the slot,
+        as `at` does."""
+        slot = self.slots.get(SOON)
+        if slot is None:
+            slot = self.slots[SOON] = {}
+            self.loop.call_soon(self._fire, SOON)
         slot[flush] = None
         return slot
 
