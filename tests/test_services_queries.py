@@ -277,3 +277,34 @@ def test_sweeper_ends_an_expired_turn_as_interrupted_with_its_checkpoint(user):
     (usage,) = UsageRecord.objects.filter(message_id=answer_id)
     assert usage.estimated and usage.output_tokens > 0
     assert interrupt_turn(message_id=answer_id) is None  # already ended: left alone
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("with_ids", [False, True])
+def test_inserted_rows_are_left_as_the_orm_leaves_saved_ones(user, with_ids):
+    """Ids set (or kept), no longer `adding`, bound to the database; values made storable."""
+    conversation = Conversation.objects.create(owner=user)
+    rows = [
+        Message(conversation=conversation, role="user", text="a\x00b", model="m" * 300),
+        Message(conversation=conversation, role="assistant", text="c"),
+    ]
+    if with_ids:
+        top = Message.objects.create(conversation=conversation, role="user").pk
+        rows[0].pk, rows[1].pk = top + 10, top + 11
+    sql.insert(*rows)
+    assert rows[0].pk < rows[1].pk and (not with_ids or rows[1].pk == rows[0].pk + 1)
+    for row in rows:
+        assert row._state.adding is False and row._state.db == "default"
+    stored = Message.objects.get(pk=rows[0].pk)
+    assert (stored.text, stored.model) == ("ab", "m" * 200)  # NUL dropped, cut to max_length
+
+
+@pytest.mark.django_db
+def test_rows_with_and_without_ids_are_refused_in_one_insert(user):
+    conversation = Conversation.objects.create(owner=user)
+    with pytest.raises(AssertionError) as refused:
+        sql.insert(
+            Message(conversation=conversation, role="user", pk=10_000),
+            Message(conversation=conversation, role="user"),
+        )
+    assert str(refused.value) == "all rows with ids, or none"

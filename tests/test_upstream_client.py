@@ -404,3 +404,15 @@ async def test_not_an_event_stream(server):
     err, _ = await mock_failure(client, config(server, max_retries=0))
     assert err.kind == errors.PROTOCOL
     assert "expected text/event-stream, got 'application/json'" in err.message
+
+
+async def test_the_request_body_is_let_go_once_an_event_arrived(server):
+    """Kept for a retry before the first event, not for the rest of a long stream."""
+    server.enqueue(fake.sse_file(RAW_SSE[0]))
+    events = stream_response(BODY, config=config(server))
+    try:
+        await anext(events)
+        assert events.ag_frame.f_locals["content"] is None
+    finally:
+        await events.aclose()
+        await close_shared_client()

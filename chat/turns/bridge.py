@@ -78,7 +78,8 @@ class Cancel(_Msg):
 
 
 class Ended(_Msg):
-    """A turn was ended by someone other than its runner (the sweeper)."""
+    """A turn was ended by someone other than its runner (the sweeper), or its rows, shown
+    but never written, are taken back (LiveTurn.retract)."""
 
     kind: Literal["ended"] = "ended"
     html: str

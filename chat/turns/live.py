@@ -127,18 +127,16 @@ class LiveTurn:
         shown = [self.message_id]
         if self.plan.question_id is None and self.plan.ids:
             shown.insert(0, self.plan.ids[0])
+        # Not live: the controls are the same for writers and viewers (no Stop button).
         html = frames.removed_rows_frame(tuple(shown)) + frames.turn_controls_frame(live=False)
-        viewer_html = frames.removed_rows_frame(tuple(shown)) + frames.turn_controls_frame(
-            live=False, read_only=True
-        )
-        self.registry.broadcast(self.conversation_id, 0, html, viewer_html)
+        self.registry.broadcast(self.conversation_id, 0, html)
         self.registry.notify_user(
             self.plan.user_id, frames.sidebar_dot_frame(self.conversation_id, False)
         )
         if self.registry.bridge is not None:
             self.registry.bridge.group_send(
                 wire.watch_group(self.conversation_id),
-                wire.Ended(conversation=self.conversation_id, html=html, viewer_html=viewer_html),
+                wire.Ended(conversation=self.conversation_id, html=html),
             )
 
     def _new_rows(self, started: StartedTurn, *, read_only: bool) -> str:

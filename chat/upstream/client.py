@@ -185,7 +185,9 @@ async def _stream_with_retries(
             events = _read_events(response, config, first_deadline)
             try:
                 async for event in events:
-                    seen_event = True
+                    if not seen_event:
+                        seen_event = True
+                        content = None  # no retry after an event: the body need not stay
                     yield event
             finally:
                 await events.aclose()  # at once, not when collected: it stops the watchdog
