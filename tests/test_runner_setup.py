@@ -82,7 +82,7 @@ def test_a_resumed_turn_carries_its_owner_times_and_items():
     assert (snapshot.first_event_at, snapshot.first_token_at) == (EARLIER, LATER)
     resumed._begin()
     assert resumed._write is None and resumed._write_rows() is None  # its rows exist
-    assert resumed.started == StartedTurn(3, 0, 7)
+    assert resumed.started == resumed.shown == StartedTurn(3, 0, 7)  # its frames name it at once
     assert resumed._conversation_id() == 3
 
 
