@@ -22,18 +22,16 @@ from chat import context, images
 from chat.conversation_settings import effective
 from chat.models import Message
 from chat.socket_writer import write_pass
-from chat.tools.calls import Call, answer_calls
-from chat.tools.registry import ToolContext, enabled_tools
+from chat.tools.registry import enabled_tools
 from chat.turns.final_save import store_final, uncancellable
 from chat.turns.plan import StartedTurn, TurnPlan
-from chat.turns.replay import input_items
-from chat.turns.request import round_body
 from chat.turns.resume import Resume
 from chat.turns.save import checkpoint_turn
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.start import start_turn
-from chat.turns.state import COMPLETED, Changes, TurnState
+from chat.turns.state import Changes, TurnState
 from chat.turns.ticker import FlushTick, flush_tick
+from chat.turns.tool_rounds import ToolRounds
 from chat.upstream.client import UpstreamConfig, cancel_response, resume_stream, stream_response
 from chat.upstream.errors import UpstreamError, redact
 
@@ -52,7 +50,7 @@ class NullPublisher:
         pass
 
 
-class TurnRunner:
+class TurnRunner(ToolRounds):
     def __init__(
         self,
         *,
@@ -275,58 +273,6 @@ class TurnRunner:
             self.state.fail(err.error_code, err.message)
         finally:
             await events.aclose()
-
-    def _calls_to_answer(self) -> list[Call]:
-        """The function calls of a round that completed (a failed round's are not run).
-        Without function tools of ours, calls stay as the model made them: none to run."""
-        if self.state.status != COMPLETED or not self.tools:
-            return []
-        return [
-            Call(item.call_id, item.name or "", item.arguments)
-            for item in self.state.items[self.state.round_start :]
-            if item.type == "function_call" and item.call_id
-        ]
-
-    async def _answer(self, calls: list[Call]) -> None:
-        """Run the calls concurrently; each answer is shown at once as an item of its own."""
-        if self._write is not None and not self._write.done():
-            # A new conversation's id comes with its rows: a tool must not see None, or not,
-            # depending on which finished first (a failed write cancels this task meanwhile).
-            await asyncio.wait([self._write])
-        context = ToolContext(self.plan.user_id, self._conversation_id())
-        self._answering = True
-        answers = await answer_calls(calls, tools=self.tools, context=context)
-        self._answering = False
-        names = {call.call_id: call.name for call in calls}
-        for answer in answers:
-            self.state.add_item(answer.as_item(names.get(answer.call_id)))
-        self._flush()
-
-    def _conversation_id(self) -> int | None:
-        if self.started is not None:
-            return self.started.conversation_id
-        return self.plan.conversation_id
-
-    def _request_body(self) -> dict[str, Any]:
-        continued = self.resume is not None and self.resume.then_input is not None
-        body = round_body(
-            chosen=self.chosen, turn_input=self.plan.input, state=self.state,
-            function_tools=bool(self.tools), hosted_tools=self.plan.hosted_tools,
-            earlier=self._continued_input() if continued else None,
-        )  # fmt: skip
-        self.output_limit = body.get("max_output_tokens")
-        return body
-
-    def _continued_input(self) -> list[dict[str, Any]]:
-        """A continued message: its items before, the approval answer, its items since."""
-        assert self.resume is not None and self.resume.then_input is not None
-        items = [i.to_dict() for i in self.state.items]
-        cut, reasoning = len(self.resume.items), not settings.CHAT_STORE
-        return [
-            *input_items(items[:cut], reasoning=reasoning),
-            *self.resume.then_input,
-            *input_items(items[cut:], reasoning=reasoning),
-        ]
 
     def _after_event(self, now: float, structural: bool) -> None:
         tick = self._tick
