@@ -33,7 +33,7 @@ from chat.commands import (
 from chat.models import Conversation, Message, shown_leaf_id
 from chat.socket_writer import SocketWriter, write_pass
 from chat.tools import approval
-from chat.turns import continuation, frames, lifecycle
+from chat.turns import continuation, endpoint, frames, lifecycle
 from chat.turns.plan import TurnRejected, plan_turn
 from chat.turns.registry import registry
 from chat.turns.reopen import Claimed
@@ -203,6 +203,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         edit_of: int | None = None,
     ) -> None:
         try:
+            await endpoint.warm()  # its connect overlaps the plan's database work
             plan = await _in_db_thread(plan_turn)(
                 user=self.user,
                 conversation_id=self.conversation_id,

@@ -211,3 +211,32 @@ async def test_sidebar_dot_follows_turns_in_other_conversations(upstream, conver
     assert any("live-dot" in f and f"conv-{conversation.pk}-dot" in f for f in seen)
     await comm.disconnect()
     await watcher.disconnect()
+
+
+async def test_a_send_opens_the_upstream_connection_before_the_plan(
+    upstream, conversation, user, monkeypatch
+):
+    """The connect overlaps the plan's database work (chat/turns/endpoint.py's warm)."""
+    from chat import consumers
+    from chat.turns import endpoint
+
+    order: list[str] = []
+    real_warm, real_plan = endpoint.warm, consumers.plan_turn
+
+    async def warm() -> None:
+        order.append("warm")
+        await real_warm()
+
+    def plan(**kwargs):
+        order.append("plan")
+        return real_plan(**kwargs)
+
+    monkeypatch.setattr(endpoint, "warm", warm)
+    monkeypatch.setattr(consumers, "plan_turn", plan)
+    upstream.enqueue(fake.text_stream("Hi", chunk=2))
+    comm = await connected(conversation.pk, user)
+    await send(comm, action="send", message="Hello")
+    await receive_until(comm, FINAL, TabText())
+    await wait_until_idle(conversation.pk)
+    assert order == ["warm", "plan"]
+    await comm.disconnect()

@@ -1,12 +1,14 @@
 """Which server answers: OPENAI_BASE_URL, else api.openai.com with a key, else the local model."""
 
 import asyncio
+import logging
 
 from django.conf import settings
 
-from chat.upstream.client import UpstreamConfig
+from chat.upstream.client import UpstreamConfig, warm_connection
 
 OPENAI_URL = "https://api.openai.com/v1"
+log = logging.getLogger(__name__)
 
 
 def uses_local_model() -> bool:
@@ -38,6 +40,15 @@ async def upstream_config() -> UpstreamConfig:
         base_url = await asyncio.to_thread(base_url_sync)
         _cached = UpstreamConfig.from_settings(base_url)
     return _cached
+
+
+async def warm() -> None:
+    """A turn is being planned: open the connection its stream will take meanwhile. Never
+    raises: an endpoint that cannot be resolved fails the turn's start, where it is told."""
+    try:
+        warm_connection(await upstream_config())
+    except Exception:
+        log.debug("no upstream connection opened ahead", exc_info=True)
 
 
 def reset() -> None:

@@ -147,6 +147,16 @@ def _request(
     return b"\r\n".join(lines) + b"\r\n\r\n" + (content or b"")
 
 
+def warm(url: str, *, connect_timeout: float, max_connections: int) -> None:
+    """Open a connection for a request to `url` about to be made (pool.py's `warm`); an
+    address that is not valid is left for the request itself to report."""
+    try:
+        key, _path, _authority = _target(url)
+    except UpstreamError:
+        return
+    pool_for(asyncio.get_running_loop(), max_connections).warm(key, connect_timeout)
+
+
 async def open_stream(
     method: str,
     url: str,

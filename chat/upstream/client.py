@@ -130,6 +130,15 @@ def stream_response(
     )
 
 
+def warm_connection(config: UpstreamConfig) -> None:
+    """Open a connection to the model server ahead of a stream about to be asked for (its
+    plan is being made), where streams use the bare reader (no proxy)."""
+    url = f"{config.base_url}/responses"
+    if not bare.uses_proxy(url):
+        bare.warm(url, connect_timeout=config.connect_timeout,
+                  max_connections=config.max_connections)  # fmt: skip
+
+
 def resume_stream(
     response_id: str,
     *,

@@ -13,6 +13,7 @@ else certifi's bundle), so switching transports changes no certificate decisions
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import ssl
 import weakref
@@ -35,6 +36,7 @@ class Pool:
         self._loop = loop
         self._idle: dict[Key, list[Wire]] = {}
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._warming: dict[Key, asyncio.Task[Wire]] = {}  # opened ahead of a request (warm)
         self._closed = False
 
     def idle_count(self) -> int:
@@ -46,6 +48,10 @@ class Pool:
             wire = self._take_idle(key)
             if wire is not None:
                 return wire, True
+            warming = self._warming.get(key)
+            if warming is not None:  # nearly open: wait for it rather than open another
+                await asyncio.wait([warming])  # (a cancelled caller leaves it to the pool)
+                continue
             if self.open >= self.limit:
                 self._drop_oldest_idle()  # another host's idle connection yields its place
             if self.open < self.limit:
@@ -56,6 +62,45 @@ class Pool:
                     self._forget_one()
                     raise
             await self._wait_for_room()
+
+    def warm(self, key: Key, connect_timeout: float) -> None:
+        """Open a connection to `key` ahead of a request about to be made (a turn being
+        planned, chat/turns/endpoint.py), unless one is idle or being opened already: the
+        connect (a TLS handshake: round trips to the server) then overlaps the plan's
+        database work instead of following it. Never raises; a failed one frees its place."""
+        if (
+            self._closed
+            or key in self._warming
+            or self.open >= self.limit
+            or self.idle_count() >= IDLE_LIMIT
+            or self._has_idle(key)
+        ):
+            return
+        self.open += 1
+        task = self._loop.create_task(self._connect(key, connect_timeout))
+        self._warming[key] = task
+        # Added before any waiter's callback: the connection is idle when they wake.
+        task.add_done_callback(functools.partial(self._warmed, key))
+
+    def _warmed(self, key: Key, task: asyncio.Task[Wire]) -> None:
+        del self._warming[key]
+        if task.cancelled() or task.exception() is not None or self._closed:
+            if not task.cancelled() and task.exception() is None:
+                task.result().close()
+            self._forget_one()
+            return
+        wire = task.result()
+        wire.idle_since = self._loop.time()
+        wire.on_lost = self._lost_while_idle
+        self._idle.setdefault(key, []).append(wire)
+        self._wake_one()
+
+    def _has_idle(self, key: Key) -> bool:
+        now = self._loop.time()
+        return any(
+            wire.alive and now - wire.idle_since < KEEPALIVE_EXPIRY
+            for wire in self._idle.get(key, ())
+        )
 
     def release(self, wire: Wire, reuse: bool) -> None:
         """Back from a request: kept for the next one when it is clean, else closed."""
@@ -71,6 +116,8 @@ class Pool:
     def close(self) -> None:
         """Close the idle connections; those in use close when their requests end."""
         self._closed = True
+        for task in self._warming.values():
+            task.cancel()  # its callback gives its place back
         for wires in self._idle.values():
             for wire in wires:
                 wire.on_lost = None

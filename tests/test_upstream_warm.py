@@ -1,0 +1,141 @@
+"""Connections opened ahead (chat.upstream.pool.Pool.warm, chat.turns.endpoint.warm): a turn's
+connect overlaps its plan's database work. The request then takes that connection, or waits
+for it while it opens, never opening a second; nothing is opened where a connection is idle,
+one is already opening, the pool is full or closed; a failed connect gives its place back."""
+
+import asyncio
+import socket
+
+import pytest
+
+from chat.turns import endpoint
+from chat.upstream import bare, pool
+from chat.upstream.client import UpstreamConfig, warm_connection
+from chat.upstream.pool import Pool
+from tests import raw_http as raw
+from tests.raw_http import RawServer
+from tests.test_upstream_pool import OK, answer, key
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+async def server():
+    async with RawServer() as upstream:
+        upstream.script(*[OK] * 5)
+        yield upstream
+
+
+async def test_a_request_takes_the_connection_opened_ahead(server):
+    p = Pool(asyncio.get_running_loop(), 10)
+    p.warm(key(server), 1.0)
+    assert p.open == 1 and p.idle_count() == 0  # counted while it opens
+    await raw.until(lambda: p.idle_count() == 1)
+    assert server.connections == 1
+    wire, reused = await p.acquire(key(server), 1.0)
+    assert reused and p.open == 1
+    await answer(wire)
+    assert server.connections == 1 and server.requests[0].connection == 0
+    p.release(wire, True)
+    p.close()
+
+
+async def test_a_request_waits_for_the_connection_being_opened_rather_than_open_another(server):
+    p = Pool(asyncio.get_running_loop(), 10)
+    p.warm(key(server), 1.0)
+    wire, reused = await p.acquire(key(server), 1.0)  # at once, while it still opens
+    assert reused and p.open == 1 and server.connections == 1
+    await answer(wire)
+    p.release(wire, True)
+    p.close()
+
+
+async def test_nothing_is_opened_ahead_where_it_would_not_help(server):
+    loop = asyncio.get_running_loop()
+    p = Pool(loop, 10)
+    wire, _ = await p.acquire(key(server), 1.0)
+    await answer(wire)
+    p.release(wire, True)
+    p.warm(key(server), 1.0)  # one is idle
+    assert p.open == 1 and server.connections == 1
+    wire.idle_since -= pool.KEEPALIVE_EXPIRY  # too old to be taken: then one is opened ahead
+    p.warm(key(server), 1.0)
+    p.warm(key(server), 1.0)  # one is opening already
+    assert p.open == 2
+    await raw.until(lambda: server.connections == 2)
+    p.close()
+    full = Pool(loop, 1)
+    busy, _ = await full.acquire(key(server), 1.0)
+    full.warm(key(server), 1.0)  # at the limit
+    assert full.open == 1
+    full.release(busy, False)
+    full.close()
+    full.warm(key(server), 1.0)  # closed
+    assert full.open == 0 and not full._warming
+
+
+async def test_a_connect_that_fails_gives_its_place_back():
+    with socket.socket() as spare:  # a port with nothing listening
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]
+    p = Pool(asyncio.get_running_loop(), 10)
+    p.warm(("http", "127.0.0.1", port), 1.0)
+    assert p.open == 1
+    await raw.until(lambda: not p._warming)
+    assert p.open == 0 and p.idle_count() == 0
+    with pytest.raises(OSError):
+        await p.acquire(("http", "127.0.0.1", port), 1.0)  # the request reports it itself
+    assert p.open == 0
+
+
+async def test_closing_the_pool_stops_the_connections_being_opened(server):
+    p = Pool(asyncio.get_running_loop(), 10)
+    p.warm(key(server), 1.0)
+    p.close()
+    await asyncio.sleep(0.05)
+    assert p.open == 0 and p.idle_count() == 0 and not p._warming
+
+
+async def test_a_connection_opened_after_the_pool_closed_is_closed_not_kept(server):
+    p = Pool(asyncio.get_running_loop(), 10)
+    p.warm(key(server), 1.0)
+    p._closed = True  # closed while it opens, its connect not cancelled (yet)
+    await raw.until(lambda: not p._warming)
+    assert server.connections == 1
+    assert p.open == 0 and p.idle_count() == 0
+    await raw.until(lambda: server.open_now == 0)
+
+
+async def test_the_endpoint_opens_one_for_the_configured_server(server, settings):
+    settings.OPENAI_BASE_URL = server.url()
+    endpoint.reset()
+    try:
+        await endpoint.warm()
+        await raw.until(lambda: server.connections == 1)
+        the_pool = pool.pool_for(asyncio.get_running_loop(), 1000)
+        await raw.until(lambda: the_pool.idle_count() == 1)
+    finally:
+        endpoint.reset()
+        pool.close_pool(asyncio.get_running_loop())
+
+
+async def test_no_connection_ahead_through_a_proxy_or_to_an_address_that_is_not_valid(
+    server, monkeypatch
+):
+    loop = asyncio.get_running_loop()
+    config = UpstreamConfig(base_url=server.url())
+    monkeypatch.setattr(bare, "uses_proxy", lambda url: True)
+    warm_connection(config)  # streams go through httpx and the proxy: nothing to warm
+    assert loop not in pool._pools or not pool.pool_for(loop, 1000)._warming
+    monkeypatch.setattr(bare, "uses_proxy", lambda url: False)
+    warm_connection(UpstreamConfig(base_url="ftp://nowhere/v1"))  # left to the request
+    assert loop not in pool._pools or not pool.pool_for(loop, 1000)._warming
+    pool.close_pool(loop)
+
+
+async def test_an_endpoint_that_cannot_be_resolved_is_left_to_the_turns_start(monkeypatch):
+    async def broken():
+        raise RuntimeError("the local model did not start")
+
+    monkeypatch.setattr(endpoint, "upstream_config", broken)
+    await endpoint.warm()  # no exception: the turn's start reports it
