@@ -4,6 +4,7 @@ for it while it opens, never opening a second; nothing is opened where a connect
 one is already opening, the pool is full or closed; a failed connect gives its place back."""
 
 import asyncio
+import logging
 import socket
 
 import pytest
@@ -133,9 +134,62 @@ async def test_no_connection_ahead_through_a_proxy_or_to_an_address_that_is_not_
     pool.close_pool(loop)
 
 
-async def test_an_endpoint_that_cannot_be_resolved_is_left_to_the_turns_start(monkeypatch):
+async def test_an_endpoint_that_cannot_be_resolved_is_left_to_the_turns_start(monkeypatch, caplog):
     async def broken():
         raise RuntimeError("the local model did not start")
 
     monkeypatch.setattr(endpoint, "upstream_config", broken)
-    await endpoint.warm()  # no exception: the turn's start reports it
+    with caplog.at_level(logging.DEBUG, logger="chat.turns.endpoint"):
+        await endpoint.warm()  # no exception: the turn's start reports it
+    (record,) = caplog.records
+    assert record.getMessage() == "no upstream connection opened ahead"
+    assert record.exc_info is not None and "did not start" in str(record.exc_info[1])
+
+
+async def test_the_configured_connect_timeout_bounds_a_connection_opened_ahead(server, monkeypatch):
+    asked: list[tuple] = []
+    real_connect = Pool._connect
+
+    async def connect(self, key, connect_timeout):
+        asked.append((key, connect_timeout))
+        return await real_connect(self, key, connect_timeout)
+
+    monkeypatch.setattr(Pool, "_connect", connect)
+    monkeypatch.setattr(bare, "uses_proxy", lambda url: False)
+    loop = asyncio.get_running_loop()
+    warm_connection(UpstreamConfig(base_url=server.url(), connect_timeout=2.5))
+    await raw.until(lambda: server.connections == 1)
+    assert asked == [(key(server), 2.5)]
+    pool.close_pool(loop)
+
+
+async def test_no_connection_ahead_where_the_proxy_settings_send_it_through_a_proxy(
+    server, monkeypatch
+):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # but not for this host: straight there
+    loop = asyncio.get_running_loop()
+    warm_connection(UpstreamConfig(base_url=server.url()))
+    await raw.until(lambda: server.connections == 1)
+    pool.close_pool(loop)
+    monkeypatch.setenv("NO_PROXY", "")
+    warm_connection(UpstreamConfig(base_url=server.url()))  # through the proxy: httpx's
+    assert not pool.pool_for(loop, 1000)._warming
+    pool.close_pool(loop)
+
+
+async def test_with_as_many_idle_connections_as_kept_none_is_opened_ahead(server, monkeypatch):
+    p = Pool(asyncio.get_running_loop(), 10)
+    monkeypatch.setattr(p, "idle_count", lambda: pool.IDLE_LIMIT)
+    p.warm(key(server), 1.0)
+    assert p.open == 0 and not p._warming
+
+
+async def test_a_connection_opened_ahead_that_the_server_closes_leaves_the_pool(server):
+    p = Pool(asyncio.get_running_loop(), 10)
+    p.warm(key(server), 1.0)
+    await raw.until(lambda: p.idle_count() == 1)
+    await server.close_connections()
+    await raw.until(lambda: p.idle_count() == 0)
+    assert p.open == 0
+    p.close()
