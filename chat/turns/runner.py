@@ -189,7 +189,7 @@ class TurnRunner(ToolRounds):
         reserved = self.plan.reserved()
         if reserved is None:
             self._write_rows()
-        else:  # once the request is on its way: rendering the rows takes ~0.5 ms
+        else:  # once the request is on its way: rendering the rows need not delay it
             loop = asyncio.get_running_loop()
             loop.call_soon(self._show, reserved)
             # A slow upstream (a queue, a long think) must not leave them unwritten: a crash
