@@ -203,7 +203,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         edit_of: int | None = None,
     ) -> None:
         try:
-            await endpoint.warm()  # its connect overlaps the plan's database work
+            endpoint.warm()  # its connect overlaps the plan's database work
             plan = await _in_db_thread(plan_turn)(
                 user=self.user,
                 conversation_id=self.conversation_id,

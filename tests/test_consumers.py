@@ -223,9 +223,9 @@ async def test_a_send_opens_the_upstream_connection_before_the_plan(
     order: list[str] = []
     real_warm, real_plan = endpoint.warm, consumers.plan_turn
 
-    async def warm() -> None:
+    def warm() -> None:
         order.append("warm")
-        await real_warm()
+        real_warm()
 
     def plan(**kwargs):
         order.append("plan")

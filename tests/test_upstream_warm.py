@@ -107,11 +107,23 @@ async def test_a_connection_opened_after_the_pool_closed_is_closed_not_kept(serv
     await raw.until(lambda: server.open_now == 0)
 
 
-async def test_the_endpoint_opens_one_for_the_configured_server(server, settings):
+async def test_the_endpoint_opens_one_for_the_configured_server_once_resolved(
+    server, settings, monkeypatch
+):
     settings.OPENAI_BASE_URL = server.url()
     endpoint.reset()
+
+    def must_not_resolve() -> str:
+        raise AssertionError("a warm must not resolve the endpoint (it may start a model)")
+
     try:
-        await endpoint.warm()
+        monkeypatch.setattr(endpoint, "base_url_sync", must_not_resolve)
+        endpoint.warm()  # not resolved yet: nothing
+        assert not pool.pool_for(asyncio.get_running_loop(), 1000)._warming
+        monkeypatch.undo()
+        settings.OPENAI_BASE_URL = server.url()
+        await endpoint.upstream_config()  # a turn's start resolves it
+        endpoint.warm()
         await raw.until(lambda: server.connections == 1)
         the_pool = pool.pool_for(asyncio.get_running_loop(), 1000)
         await raw.until(lambda: the_pool.idle_count() == 1)
@@ -134,16 +146,17 @@ async def test_no_connection_ahead_through_a_proxy_or_to_an_address_that_is_not_
     pool.close_pool(loop)
 
 
-async def test_an_endpoint_that_cannot_be_resolved_is_left_to_the_turns_start(monkeypatch, caplog):
-    async def broken():
-        raise RuntimeError("the local model did not start")
+async def test_a_connection_that_cannot_be_opened_ahead_is_left_to_the_request(monkeypatch, caplog):
+    def broken(config):
+        raise RuntimeError("no loop for the pool")
 
-    monkeypatch.setattr(endpoint, "upstream_config", broken)
+    monkeypatch.setattr(endpoint, "_cached", UpstreamConfig(base_url="http://127.0.0.1:9/v1"))
+    monkeypatch.setattr(endpoint, "warm_connection", broken)
     with caplog.at_level(logging.DEBUG, logger="chat.turns.endpoint"):
-        await endpoint.warm()  # no exception: the turn's start reports it
+        endpoint.warm()  # no exception: the request reports what goes wrong
     (record,) = caplog.records
     assert record.getMessage() == "no upstream connection opened ahead"
-    assert record.exc_info is not None and "did not start" in str(record.exc_info[1])
+    assert record.exc_info is not None and "no loop" in str(record.exc_info[1])
 
 
 async def test_the_configured_connect_timeout_bounds_a_connection_opened_ahead(server, monkeypatch):

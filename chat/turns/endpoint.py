@@ -42,11 +42,14 @@ async def upstream_config() -> UpstreamConfig:
     return _cached
 
 
-async def warm() -> None:
-    """A turn is being planned: open the connection its stream will take meanwhile. Never
-    raises: an endpoint that cannot be resolved fails the turn's start, where it is told."""
+def warm() -> None:
+    """A turn is being planned: open the connection its stream will take meanwhile. Only
+    once the endpoint is resolved (by a turn's start): resolving it may start the local
+    model, which a message the plan then refuses must not do. Never raises."""
+    if _cached is None:
+        return
     try:
-        warm_connection(await upstream_config())
+        warm_connection(_cached)
     except Exception:
         log.debug("no upstream connection opened ahead", exc_info=True)
 
