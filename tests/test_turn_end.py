@@ -39,7 +39,17 @@ async def started_runner(user, conversation_id=None) -> tuple[TurnRunner, asynci
     runner = TurnRunner(plan=plan, config=await endpoint.upstream_config(), publisher=frames)
     task = asyncio.create_task(runner.run())
     await asyncio.wait_for(frames.event.wait(), 5)
+    await rows_written(runner)  # they are written after the first frame (chat/turns/ids.py)
     return runner, task, frames
+
+
+async def rows_written(runner: TurnRunner) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while runner.started is None:
+        if loop.time() > deadline:
+            raise AssertionError("the turn's rows were never written")
+        await asyncio.sleep(0.001)
 
 
 @sync_to_async
