@@ -7,6 +7,7 @@ never written are taken off the page again. Runs on SQLite and (CI) on PostgreSQ
 import asyncio
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -202,45 +203,34 @@ async def test_without_reserved_ids_the_rows_are_written_at_once_and_shown_once_
     assert shown == [StartedTurn(7, 40, 41)] and runner.shown == StartedTurn(7, 40, 41)
 
 
-class Relay:
-    def __init__(self, *tabs: Tab) -> None:
-        self.watchers = {7: set(tabs)}
-        self.bridge = FakeBridge()
-        self.sent: list[tuple[int, str, str | None]] = []
-        self.users: list[tuple[int, str]] = []
-
-    def broadcast(self, conversation_id, seq, html, viewer_html=None) -> None:
-        self.sent.append((seq, html, viewer_html))
-
-    def notify_user(self, user_id, html) -> None:
-        self.users.append((user_id, html))
-
-
 async def test_rows_shown_but_never_written_are_taken_off_every_page():
-    relay = Relay(Tab(1, "w"))
+    writer, viewer = Tab(1, "w"), Tab(2, "v", read_only=True)
+    relay = TurnRegistry()
+    relay.bridge = FakeBridge()  # type: ignore[assignment]
+    relay.attach(7, writer)
+    relay.attach(7, viewer)
     turn = LiveTurn(relay, reserved_plan(), 7)
+    turn.runner = SimpleNamespace(started=None)  # type: ignore[assignment]
     turn.on_shown(StartedTurn(7, 40, 41))
-    relay.sent.clear()
-    relay.users.clear()
+    writer.got.clear()
+    viewer.got.clear()
     relay.bridge.calls.clear()
-    turn.retract()
+    await relay._announce_end(turn)
     html = frames.removed_rows_frame((40, 41)) + frames.turn_controls_frame(live=False)
     assert 'id="stop-button"' not in html
-    assert relay.sent == [(0, html, None)]  # the same for writers and viewers
-    assert relay.users == [(1, frames.sidebar_dot_frame(7, False))]
+    assert writer.got == [(0, html), (0, frames.sidebar_dot_frame(7, False))]
+    assert viewer.got == [(0, html)]  # the same for writers and viewers
     assert relay.bridge.calls == [
-        ("group_send", "watch.7", wire.Ended(conversation=7, html=html, viewer_html=None))
+        ("group_send", "watch.7", wire.Ended(conversation=7, html=html, viewer_html=None)),
+        ("leave", "turn.7", None),
     ]
 
 
 async def test_a_regenerate_shown_but_never_written_takes_off_only_its_answer():
-    relay = Relay()
-    turn = LiveTurn(relay, replace(reserved_plan(), ids=(41,), question_id=12), 7)
+    turn = LiveTurn(TurnRegistry(), replace(reserved_plan(), ids=(41,), question_id=12), 7)
     turn.on_shown(StartedTurn(7, 12, 41))
-    relay.sent.clear()
-    turn.retract()
     html = frames.removed_rows_frame((41,)) + frames.turn_controls_frame(live=False)
-    assert relay.sent == [(0, html, None)]  # its question stays
+    assert turn.retraction() == html  # its question stays
 
 
 @pytest.mark.django_db(transaction=True)

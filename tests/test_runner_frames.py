@@ -66,6 +66,15 @@ def change(runner: TurnRunner, what: str = "a change to publish") -> None:
     runner.state.guard.warn("test", what)
 
 
+def waiting_for_the_window(frames: Frames):
+    """A runner whose last frame went at 1.0 s, with a change made at 1.2 s: due at 1.5 s."""
+    runner, clock = runner_for(frames)
+    runner._last_flush = 1.0
+    change(runner)
+    runner._after_event(1.2, structural=False)
+    return runner, clock
+
+
 async def test_a_fresh_turns_first_change_goes_out_at_once_and_is_checkpointed():
     frames = Frames()
     runner = TurnRunner(plan=PLAN, config=None, publisher=frames)  # type: ignore[arg-type]
@@ -99,10 +108,7 @@ async def test_a_change_due_exactly_at_the_window_end_goes_out_at_once():
 
 async def test_a_change_within_the_window_waits_for_the_clock_once():
     frames = Frames()
-    runner, clock = runner_for(frames)
-    runner._last_flush = 1.0
-    change(runner)
-    runner._after_event(1.2, structural=False)
+    runner, clock = waiting_for_the_window(frames)
     change(runner, "another")
     runner._after_event(1.3, structural=False)
     assert frames.seqs == [] and clock.waiting == [1.5]  # one wait, due a window after
@@ -128,10 +134,7 @@ async def test_a_structural_change_does_not_wait():
 
 async def test_a_change_waiting_for_the_window_goes_at_once_with_a_structural_one():
     frames = Frames()
-    runner, clock = runner_for(frames)
-    runner._last_flush = 1.0
-    change(runner)
-    runner._after_event(1.2, structural=False)
+    runner, clock = waiting_for_the_window(frames)
     waiting = runner._flush_slot
     assert waiting == {runner._flush_cb: None} and clock.waiting == [1.5]
     change(runner, "structural")
@@ -143,10 +146,7 @@ async def test_a_change_waiting_for_the_window_goes_at_once_with_a_structural_on
 
 async def test_a_frame_sent_early_leaves_its_clock_slot():
     frames = Frames()
-    runner, clock = runner_for(frames)
-    runner._last_flush = 1.0
-    change(runner)
-    runner._after_event(1.2, structural=False)
+    runner, _ = waiting_for_the_window(frames)
     slot = runner._flush_slot
     runner.flush_pending()  # a snapshot is about to be taken
     assert frames.seqs == [1] and slot == {} and runner._flush_slot is None

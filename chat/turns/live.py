@@ -121,23 +121,14 @@ class LiveTurn:
         if not self.started.done():
             self.started.set_result(started)
 
-    def retract(self) -> None:
-        """The rows were shown but could not be written: take them off every page again."""
+    def retraction(self) -> str:
+        """The frame that takes the rows back off every page: shown, but never written. Not
+        live, so the same for writers and viewers (no Stop button)."""
         assert self.message_id is not None
         shown = [self.message_id]
         if self.plan.question_id is None and self.plan.ids:
             shown.insert(0, self.plan.ids[0])
-        # Not live: the controls are the same for writers and viewers (no Stop button).
-        html = frames.removed_rows_frame(tuple(shown)) + frames.turn_controls_frame(live=False)
-        self.registry.broadcast(self.conversation_id, 0, html)
-        self.registry.notify_user(
-            self.plan.user_id, frames.sidebar_dot_frame(self.conversation_id, False)
-        )
-        if self.registry.bridge is not None:
-            self.registry.bridge.group_send(
-                wire.watch_group(self.conversation_id),
-                wire.Ended(conversation=self.conversation_id, html=html),
-            )
+        return frames.removed_rows_frame(tuple(shown)) + frames.turn_controls_frame(live=False)
 
     def _new_rows(self, started: StartedTurn, *, read_only: bool) -> str:
         """The new question (none for a regenerate) and the queued answer; a new version

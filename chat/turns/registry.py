@@ -286,18 +286,18 @@ class TurnRegistry:
     async def _announce_end(self, turn: LiveTurn) -> None:
         if turn.message_id is None or turn.runner is None:
             return
-        if turn.runner.started is None:  # shown, but never written
-            turn.retract()
-            if self.bridge is not None:
-                self.bridge.leave(wire.turn_group(turn.conversation_id))
-            return
-        message = turn.runner.stored or await sync_to_async(_stored_message)(turn.message_id)
-        html, viewer_html = frames.ended_frames(message)
-        announcement = turn._announcement(turn.runner.state, final=True)
+        written = turn.runner.started is not None  # else shown, never written: taken back
+        if written:
+            message = turn.runner.stored or await sync_to_async(_stored_message)(turn.message_id)
+            html, viewer_html = frames.ended_frames(message)
+            announcement = turn._announcement(turn.runner.state, final=True)
         with write_pass():  # the end and the sidebar's dot: one message a socket
-            turn.send_everywhere(
-                turn.runner.seq + 1, html + announcement, viewer_html + announcement
-            )
+            if written:
+                turn.send_everywhere(
+                    turn.runner.seq + 1, html + announcement, viewer_html + announcement
+                )
+            else:
+                self.show_ended(turn.conversation_id, turn.retraction())
             self.notify_user(
                 turn.plan.user_id, frames.sidebar_dot_frame(turn.conversation_id, False)
             )
@@ -306,14 +306,15 @@ class TurnRegistry:
 
     def announce_stored(self, message: Message) -> None:
         """A turn ended elsewhere (the sweeper marked it): show every watcher how it ended."""
-        html, viewer_html = frames.ended_frames(message)
-        self.broadcast(message.conversation_id, 0, html, viewer_html)
+        self.show_ended(message.conversation_id, *frames.ended_frames(message))
+
+    def show_ended(self, conversation_id: int, html: str, viewer_html: str | None = None) -> None:
+        """How a turn ended, to every watcher here and in the other processes (seq 0)."""
+        self.broadcast(conversation_id, 0, html, viewer_html)
         if self.bridge is not None:
             self.bridge.group_send(
-                wire.watch_group(message.conversation_id),
-                wire.Ended(
-                    conversation=message.conversation_id, html=html, viewer_html=viewer_html
-                ),
+                wire.watch_group(conversation_id),
+                wire.Ended(conversation=conversation_id, html=html, viewer_html=viewer_html),
             )
 
     def cancel(self, conversation_id: int) -> bool:
