@@ -130,10 +130,9 @@ async def test_a_shown_turn_shows_its_rows_to_every_tab_in_its_role_and_to_other
     turn.on_started(started)
     assert turn.started.result() == started
     assert writer.floor == 0 and viewer.floor == 0
-    html = turn._new_rows(started, read_only=False) + frames.turn_controls_frame(live=True)
-    viewer_html = turn._new_rows(started, read_only=True) + frames.turn_controls_frame(
-        live=True, read_only=True
-    )
+    rows, viewer_rows = turn._new_rows(started)
+    html = rows + frames.turn_controls_frame(live=True)
+    viewer_html = viewer_rows + frames.turn_controls_frame(live=True, read_only=True)
     assert html != viewer_html
     assert writer.got == [(0, html), (0, frames.sidebar_dot_frame(3, True))]
     assert viewer.got == [(0, viewer_html)]
@@ -154,10 +153,10 @@ async def test_a_started_turn_with_no_bridge_still_resolves_its_start():
 
 async def test_new_rows_are_the_question_and_answer_or_the_answer_alone_for_a_regenerate():
     started = StartedTurn(3, 20, 21)
-    asked = LiveTurn(relay_with(), plan(3), 3)._new_rows(started, read_only=False)
+    asked = LiveTurn(relay_with(), plan(3), 3)._new_rows(started)[0]
     assert 'id="m20"' in asked and 'id="m21"' in asked
     again = LiveTurn(relay_with(), plan(3, question_id=20, replaces=(17,)), 3)
-    rows = again._new_rows(started, read_only=True)
+    rows = again._new_rows(started)[1]
     assert rows.startswith(frames.removed_rows_frame((17,)))
     assert 'id="m20"' not in rows and 'id="m21"' in rows
 
@@ -171,9 +170,8 @@ async def test_new_rows_come_in_the_viewers_version_for_read_only_tabs(monkeypat
 
     monkeypatch.setattr(frames, "appended_message_frame", appended)
     turn = LiveTurn(relay_with(), plan(3), 3)
-    assert turn._new_rows(StartedTurn(3, 20, 21), read_only=True) == "<20/><21/>"
-    assert turn._new_rows(StartedTurn(3, 20, 21), read_only=False) == "<20/><21/>"
-    assert roles == [(20, True), (21, True), (20, False), (21, False)]
+    assert turn._new_rows(StartedTurn(3, 20, 21)) == ("<20/><21/>", "<20/><21/>")
+    assert roles == [(20, False), (21, False), (20, True), (21, True)]
 
 
 class PendingRunner:

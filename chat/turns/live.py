@@ -97,10 +97,9 @@ class LiveTurn:
         """Show the new rows before the first frame can refer to them (same loop step); they
         may not be written yet (chat/turns/ids.py): `on_started` says when they are."""
         self.message_id = started.assistant_message_id
-        html = self._new_rows(started, read_only=False) + frames.turn_controls_frame(live=True)
-        viewer_html = self._new_rows(started, read_only=True) + frames.turn_controls_frame(
-            live=True, read_only=True
-        )
+        rows, viewer_rows = self._new_rows(started)
+        html = rows + frames.turn_controls_frame(live=True)
+        viewer_html = viewer_rows + frames.turn_controls_frame(live=True, read_only=True)
         for watcher in self.registry.watchers.get(self.conversation_id, ()):
             watcher.floor = 0  # they see this turn from its first frame: no snapshot to wait for
         self.registry.broadcast(self.conversation_id, 0, html, viewer_html)
@@ -130,15 +129,21 @@ class LiveTurn:
             shown.insert(0, self.plan.ids[0])
         return frames.removed_rows_frame(tuple(shown)) + frames.turn_controls_frame(live=False)
 
-    def _new_rows(self, started: StartedTurn, *, read_only: bool) -> str:
-        """The new question (none for a regenerate) and the queued answer; a new version
-        first takes the messages it replaces off the page (chat/tree.py)."""
+    def _new_rows(self, started: StartedTurn) -> tuple[str, str]:
+        """The new question (none for a regenerate) and the queued answer, for writers and
+        for read-only viewers (from one pair of views); a new version first takes the
+        messages it replaces off the page (chat/tree.py)."""
         views = pending_views(started, self.plan)
         if self.plan.question_id is not None:
             views = views[1:]
-        return frames.removed_rows_frame(self.plan.replaces) + "".join(
-            frames.appended_message_frame(view, read_only=read_only) for view in views
-        )
+        removed = frames.removed_rows_frame(self.plan.replaces)
+
+        def rows(read_only: bool) -> str:
+            return removed + "".join(
+                frames.appended_message_frame(view, read_only=read_only) for view in views
+            )
+
+        return rows(False), rows(True)
 
     def snapshot_html(self) -> tuple[int, str, str]:
         """The seq the live message reflects, and the message as it is now, for writers and
