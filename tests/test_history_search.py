@@ -184,3 +184,79 @@ def test_a_lost_trigger_is_put_back_after_migrate_and_the_index_caught_up(user):
         unseen.pk,
         later.pk,
     }
+
+
+def test_an_answer_is_found_once_it_has_ended_not_while_it_streams(user):
+    """Its text changes at every checkpoint: indexed once, when it ends (chat/history/fts.py)."""
+    convo = conversation(user)
+    _, answer = exchange(convo, "q", "the first words about a narwhal", status="streaming")
+    assert search.search_messages(user, "narwhal", Filters()).rows == []
+    Message.objects.filter(pk=answer.pk).update(text="the first words about a narwhal, and more")
+    assert search.search_messages(user, "narwhal", Filters()).rows == []
+    Message.objects.filter(pk=answer.pk).update(
+        text="the first words about a narwhal, and more: a tusk", status="completed"
+    )
+    assert message_ids(search.search_messages(user, "narwhal", Filters())) == [answer.pk]
+    assert message_ids(search.search_messages(user, "tusk", Filters())) == [answer.pk]
+    # An ended answer's later change replaces what was indexed, and its deletion removes it.
+    Message.objects.filter(pk=answer.pk).update(text="now about a dolphin")
+    assert search.search_messages(user, "narwhal", Filters()).rows == []
+    assert message_ids(search.search_messages(user, "dolphin", Filters())) == [answer.pk]
+    Message.objects.filter(pk=answer.pk).delete()
+    assert search.search_messages(user, "dolphin", Filters()).rows == []
+
+
+def test_every_ended_status_is_searchable_and_no_live_one(user):
+    convo = conversation(user)
+    found = {}
+    for status in [s for s, _ in Message.Status.choices]:
+        _, answer = exchange(convo, "q", f"okapi {status}", status=status)
+        found[status] = bool(search.search_messages(user, f"okapi {status}", Filters()).rows)
+    assert found == {s: s not in Message.LIVE_STATUSES for s, _ in Message.Status.choices}
+
+
+def test_triggers_of_the_older_kind_are_replaced_and_the_index_holds_ended_messages_only(user):
+    """A database migrated before issue 12 indexed every message at every write; the
+    post_migrate check puts the new triggers in and indexes again what counts."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's FTS5 triggers")
+    from chat.history import fts
+
+    convo = conversation(user)
+    with connection.cursor() as cursor:
+        for suffix in ("ai", "ad", "au"):
+            cursor.execute(f"DROP TRIGGER chat_message_fts_{suffix}")
+        # The old, unconditional triggers, as 0008_history made them.
+        cursor.execute(
+            "CREATE TRIGGER chat_message_fts_ai AFTER INSERT ON chat_message BEGIN "
+            "INSERT INTO chat_message_fts(rowid, text) VALUES (new.id, new.text); END"
+        )
+    _, live = exchange(convo, "q", "still streaming: quokka", status="streaming")
+    _, done = exchange(convo, "q", "done: quokka", status="completed")
+    fts.after_migrate(sender=None, using="default")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE name = 'chat_message_fts_au'")
+        assert "status" in cursor.fetchone()[0]
+        cursor.execute("SELECT rowid FROM chat_message_fts WHERE chat_message_fts MATCH 'quokka'")
+        assert {row[0] for row in cursor.fetchall()} == {done.pk}
+    Message.objects.filter(pk=live.pk).update(status="completed")
+    assert set(message_ids(search.search_messages(user, "quokka", Filters()))) == {
+        live.pk,
+        done.pk,
+    }
+
+
+def test_a_live_answers_stored_vector_is_empty_on_postgresql(user):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's generated column")
+    convo = conversation(user)
+    _, answer = exchange(convo, "q", "a streaming wombat", status="streaming")
+
+    def vector():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT search_vector FROM chat_message WHERE id = %s", [answer.pk])
+            return cursor.fetchone()[0]
+
+    assert vector() is None
+    Message.objects.filter(pk=answer.pk).update(status="completed")
+    assert "wombat" in vector()
