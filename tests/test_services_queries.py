@@ -192,8 +192,9 @@ def test_statements_a_turn_sends(user):
     assert len(statements(captured)) == 1
     with CaptureQueriesContext(connection) as captured:
         finish_turn(message_id=started.assistant_message_id, snapshot=snapshot())
-    # UPDATE answer, SELECT, UPDATE conversation; the ledger: SELECT names, SELECT prices, INSERT
-    assert len(statements(captured)) == 6
+    # UPDATE answer, SELECT it back with the names the ledger keeps, UPDATE conversation; the
+    # ledger: SELECT prices, INSERT
+    assert len(statements(captured)) == 5
     with CaptureQueriesContext(connection) as captured:
         start_turn(plan=plan(user, None), lease_owner="me")
     # SELECT budgets, take two ids, INSERT conversation, INSERT question and answer

@@ -111,6 +111,35 @@ def test_a_base_name_prices_its_dated_snapshots_only():
     assert prices.match_rank("gpt-5", ("gpt-5", "")) > prices.match_rank("gpt-5", ("x", "gpt-5"))
 
 
+MODEL_NAMES = [
+    "gpt-5", "gpt-5-2025-08-07", "gpt-5-mini", "gpt-5-mini-2025-08-07", "gpt-4-0613",
+    "gpt-4-20240613", "a-1234-5678", "o3", "o3-2025-04-16", "-2025", "x--2025", "",
+    "gpt-5-2025-08-07-2025-08-07", "smollm2",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_the_candidate_names_are_exactly_the_prefixes_a_price_can_match(model):
+    """Pricing reads only the candidates' rows: every name match_rank accepts must be one."""
+    models = (model, "")
+    matching = {model[:end] for end in range(1, len(model) + 1)}
+    matching = {n for n in matching if prices.match_rank(n, models) is not None}
+    assert matching == set(prices.candidate_names(models))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("reported", MODEL_NAMES)
+def test_pricing_from_the_candidates_rows_picks_what_every_row_would(reported):
+    for model in ("gpt-5", "gpt-5-2025-08-07", "gpt-5-mini", "o3", "a-1234", "x-"):
+        price(model, since="2025-02-01", input_=str(len(model)))  # the seeded rows: 2025-01-01
+        price(model, since="2025-06-01", input_=str(len(model) + 100))
+    for requested in ("gpt-5", "o3", ""):
+        for at in (datetime(2025, d, 1, tzinfo=UTC) for d in (1, 3, 9)):
+            models = (reported, requested)
+            expected = prices.pick(prices.load_prices(), models, at)
+            assert prices.price_for(models, at) == expected
+
+
 @pytest.mark.django_db
 def test_the_row_is_charged_to_the_shared_team_else_the_owners_first_team(user):
     first, second = Team.objects.create(name="Ops"), Team.objects.create(name="Research")
@@ -120,6 +149,32 @@ def test_the_row_is_charged_to_the_shared_team_else_the_owners_first_team(user):
     private = record_usage(message=answer(user), snapshot=snapshot())
     assert (shared.team_id, shared.team_name) == (second.pk, "Research")
     assert (private.team_id, private.team_name) == (first.pk, "Ops")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_finished_turns_row_keeps_the_same_names_and_team_as_a_recorded_one(user, shared):
+    """finish_turn reads the names with the stored answer (one statement less); the row is the
+    one record_usage writes from its own read."""
+    from chat.turns.save import finish_turn
+
+    first, second = Team.objects.create(name="Ops"), Team.objects.create(name="Research")
+    Membership.objects.create(team=first, user=user)
+    Membership.objects.create(team=second, user=user)
+    live = answer(user, title="Secret plan", shared_with=second if shared else None)
+    Message.objects.filter(pk=live.pk).update(status="streaming")
+    (finished,) = finish_turn(message_id=live.pk, snapshot=snapshot()).prefetched_usage
+    recorded = record_usage(message=live, snapshot=snapshot())
+    columns = ("user_id", "username", "conversation_title", "team_id", "team_name")
+    assert [getattr(finished, c) for c in columns] == [getattr(recorded, c) for c in columns]
+    team = second if shared else first
+    assert [getattr(finished, c) for c in columns] == [
+        user.pk,
+        user.username,
+        "Secret plan",
+        team.pk,
+        team.name,
+    ]
 
 
 @pytest.mark.django_db

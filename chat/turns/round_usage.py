@@ -6,21 +6,27 @@ from typing import Any
 from chat.models import Message
 from chat.turns.snapshot import TurnSnapshot
 from chat.turns.state import TokenUsage
-from chat.usage.ledger import record_usage
+from chat.usage.ledger import Owner, owner_of, record_usage
 
 
 def record_round_usage(
-    *, message: Message, snapshot: TurnSnapshot, input_chars: int, requested_model: str = ""
+    *,
+    message: Message,
+    snapshot: TurnSnapshot,
+    input_chars: int,
+    requested_model: str = "",
+    owner: Owner | None = None,
 ) -> list[Any]:
     """A ledger row for each round of a turn (a tool round, ...): the finished rounds from
-    their records, the last one from the snapshot itself."""
+    their records, the last one from the snapshot itself. `owner`: as the caller read it."""
     if len(snapshot.rounds) <= 1:
         last = record_usage(
             message=message, snapshot=snapshot, input_chars=input_chars,
-            requested_model=requested_model,
+            requested_model=requested_model, owner=owner,
         )  # fmt: skip
         return [last] if last else []
     records = []
+    owner = owner or owner_of(message.conversation_id)  # one read for all its rounds
     starts = [int(r.get("start") or 0) for r in snapshot.rounds] + [len(snapshot.items)]
     for number, done in enumerate(snapshot.rounds):
         if done.get("billed"):
@@ -40,7 +46,7 @@ def record_round_usage(
         )
         record = record_usage(
             message=message, snapshot=round_snapshot, input_chars=input_chars,
-            requested_model=requested_model,
+            requested_model=requested_model, owner=owner,
         )  # fmt: skip
         if record is not None:
             records.append(record)

@@ -12,6 +12,7 @@ from chat import sql
 from chat.models import Conversation, Message
 from chat.turns.round_usage import record_round_usage
 from chat.turns.snapshot import TurnSnapshot
+from chat.usage.ledger import Owner, owner_columns, owner_from
 
 
 def checkpoint_turn(*, message_id: int, snapshot: TurnSnapshot, lease_owner: str) -> bool:
@@ -56,7 +57,7 @@ def finish_turn(
             where, params = f"{where} AND lease_owner = %s", [*params, lease_owner]
         if not sql.update(Message, values, where, params):
             return Message.objects.prefetch_related("usage_records").get(pk=message_id)
-        message, _ = _stored_answer(message_id, values)
+        message, owner = _stored_answer(message_id, values)
         sql.update(
             Conversation, {"updated_at": timezone.now()}, "id = %s", [message.conversation_id]
         )
@@ -65,31 +66,33 @@ def finish_turn(
             snapshot=snapshot,
             input_chars=input_chars,
             requested_model=requested_model,
+            owner=owner,
         )
         message.prefetched_usage = records  # the relay renders it without a query
         return message
 
 
-def _stored_answer(message_id: int, values: dict[str, Any]) -> tuple[Message, int]:
+def _stored_answer(message_id: int, values: dict[str, Any]) -> tuple[Message, Owner]:
     """The saved answer (the columns finish_turn did not write, read back, and the values it
-    wrote: its items are not decoded again) and its conversation's owner."""
+    wrote: its items are not decoded again) and who its usage is charged to, in one read."""
     names = (
         "conversation_id", "parent_id", "role", "model", "settings", "created_at", "queued_at",
     )  # fmt: skip
+    owner_sql, owner_joins = owner_columns("c")
     rows = sql.execute(
-        f"SELECT {', '.join('m.' + name for name in names)}, c.owner_id "
+        f"SELECT {', '.join('m.' + name for name in names)}, {owner_sql} "
         f"FROM {Message._meta.db_table} m INNER JOIN {Conversation._meta.db_table} c "
-        "ON c.id = m.conversation_id WHERE m.id = %s",
+        f"ON c.id = m.conversation_id {owner_joins} WHERE m.id = %s",
         [message_id],
     )[1]
     if not rows:
         raise Message.DoesNotExist("Message matching query does not exist.")
-    *row, owner_id = rows[0]
-    read = dict(zip(names, sql.reader(Message, names)(row), strict=True))
+    row = rows[0]
+    read = dict(zip(names, sql.reader(Message, names)(row[: len(names)]), strict=True))
     message = Message(id=message_id, **{**read, **values})  # values last: the snapshot's model
     message._state.adding = False
     message._state.db = sql.database().alias
-    return message, owner_id
+    return message, owner_from(row[len(names) :])
 
 
 def _message_fields(snapshot: TurnSnapshot) -> dict[str, Any]:

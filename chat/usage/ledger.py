@@ -37,18 +37,20 @@ def record_usage(
     input_chars: int = 0,
     requested_model: str = "",
     at: datetime | None = None,
+    owner: "Owner | None" = None,
 ) -> UsageRecord | None:
     """The row for one upstream response (`message`: the answer, with its id and
     conversation_id; `snapshot`: a TurnSnapshot of that response). Reported usage when the
     upstream sent it; else an estimate, flagged, if the model ran; else no row (nothing ran,
-    nothing is billed)."""
+    nothing is billed). `owner`: who it is charged to, when the caller read it already
+    (owner_columns); else read here."""
     tokens = tokens_of(snapshot, input_chars)
     if tokens is None:
         return None
     requested = requested_model or message.model or ""
     reported = snapshot.model or requested
     at = at or timezone.now()
-    owner = owner_of(message.conversation_id)
+    owner = owner or owner_of(message.conversation_id)
     price = prices.price_for((reported, requested), at)
     record = UsageRecord(
         message_id=message.pk,
@@ -96,19 +98,30 @@ def tokens_of(snapshot: Any, input_chars: int) -> dict[str, Any] | None:
 def owner_of(conversation_id: int | None) -> Owner:
     """The conversation's owner and title, and its team: the one it is shared with, else the
     owner's first team (the oldest membership); none if the owner has no team."""
-    users = get_user_model()._meta.db_table
-    team = charged_team("c.shared_with_id", "c.owner_id")
+    columns, joins = owner_columns("c")
     rows = sql.execute(
-        f"SELECT c.owner_id, u.username, c.title, t.id, t.name "
-        f"FROM {Conversation._meta.db_table} c "
-        f"LEFT JOIN {users} u ON u.id = c.owner_id "
-        f"LEFT JOIN {Team._meta.db_table} t ON t.id = {team} "
-        "WHERE c.id = %s",
+        f"SELECT {columns} FROM {Conversation._meta.db_table} c {joins} WHERE c.id = %s",
         [conversation_id],
     )[1]
-    if not rows:
-        return Owner()
-    user_id, username, title, team_id, team_name = rows[0]
+    return owner_from(rows[0]) if rows else Owner()
+
+
+def owner_columns(conversation: str) -> tuple[str, str]:
+    """The SELECT columns and the JOINs that read a row's Owner (owner_from), given the SQL
+    alias of its conversation's table: for callers that read the conversation anyway."""
+    users = get_user_model()._meta.db_table
+    team = charged_team(f"{conversation}.shared_with_id", f"{conversation}.owner_id")
+    columns = f"{conversation}.owner_id, ou.username, {conversation}.title, ot.id, ot.name"
+    joins = (
+        f"LEFT JOIN {users} ou ON ou.id = {conversation}.owner_id "
+        f"LEFT JOIN {Team._meta.db_table} ot ON ot.id = {team}"
+    )
+    return columns, joins
+
+
+def owner_from(columns: tuple | list) -> Owner:
+    """The Owner from the five values owner_columns selects."""
+    user_id, username, title, team_id, team_name = columns
     return Owner(user_id, username or "", title or "", team_id, team_name or "")
 
 
