@@ -1,4 +1,6 @@
-"""CPU cost of a turn's database work: plan_turn, start_turn, checkpoint_turn ×2, finish_turn.
+"""CPU cost of a turn's database work: plan_turn, start_turn, checkpoint_turn ×2, finish_turn,
+and the automatic title's (its plan, read after every turn a process has not seen settled,
+and its store, after a conversation's first answer: chat/history/title_store.py).
 
     .venv/bin/python -m bench.dbcost [--turns 200] [--rounds 3] [--pg] [--dump rows.json]
 
@@ -36,7 +38,9 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-FUNCTIONS = ("plan_turn", "start_turn", "checkpoint_turn", "finish_turn")
+FUNCTIONS = (
+    "plan_turn", "start_turn", "checkpoint_turn", "finish_turn", "title_plan", "store_title",
+)  # fmt: skip
 PRIOR_MESSAGES = 20
 
 
@@ -122,6 +126,19 @@ def _snapshots() -> tuple[list[Any], Any]:
     return checkpoints, final
 
 
+def _title_snapshot() -> Any:
+    from chat.turns.snapshot import TurnSnapshot
+    from chat.turns.state import TokenUsage
+
+    usage = TokenUsage(
+        input_tokens=90, cached_tokens=0, output_tokens=6, reasoning_tokens=0, total_tokens=96
+    )
+    return TurnSnapshot(
+        status="completed", text="Adding a number to itself", items=[], model="bench-model",
+        response_id="resp_title", events=9, usage=usage,
+    )  # fmt: skip
+
+
 def _seed(user: Any, count: int, prior: int = PRIOR_MESSAGES) -> list[int]:
     """`count` conversations of the user, each with `prior` finished messages (no title if 0)."""
     from django.db import transaction
@@ -155,6 +172,7 @@ class Turns:
     def __init__(self, user: Any) -> None:
         self.user = user
         self.checkpoints, self.final = _snapshots()
+        self.title = _title_snapshot()
         self.cpu: dict[str, list[int]] = defaultdict(list)
         self.statements: dict[str, list[int]] = defaultdict(list)
         self._count: list[int] | None = None
@@ -192,6 +210,20 @@ class Turns:
             input_chars=input_chars,
         )  # fmt: skip
         assert stored.status == "completed" and stored.prefetched_usage
+        self._title(started.conversation_id, message_id)
+
+    def _title(self, conversation_id: int, message_id: int) -> None:
+        from chat.history import title_store
+
+        plan, _settled = self._call(
+            "title_plan", title_store.read_plan, conversation_id=conversation_id,
+            message_id=message_id, model="bench-model",
+        )  # fmt: skip
+        if plan is not None:  # the conversation's first answer
+            self._call(
+                "store_title", title_store.store, plan=plan, title="Adding a number to itself",
+                fallback="bench question", usage=self.title, input_chars=300,
+            )  # fmt: skip
 
     def count_statements(self, conversation_ids: list[int | None]) -> dict[str, float]:
         """Statements per call (a separate pass: the wrapper would add to the CPU figures)."""
@@ -245,15 +277,20 @@ def _dump(path: str) -> None:
 
 
 def _report(rounds: list[dict[str, dict[str, list[int]]]], statements: dict) -> None:
+    """Per call, the mean of the best round ('-': the call did not happen for that kind);
+    per turn, the sum of those (two checkpoints) and the median of whole turns."""
     kinds = list(rounds[0])
     print(f"{'µs CPU per call':18}" + "".join(f"{k:>10}{'stmts':>7}" for k in kinds))
     sums = dict.fromkeys(kinds, 0.0)
     for name in FUNCTIONS:
         line = f"{name:18}"
         for kind in kinds:
+            if not rounds[0][kind][name]:
+                line += f"{'-':>10}{'-':>7}"
+                continue
             best = min(statistics.mean(r[kind][name]) for r in rounds) / 1000
             sums[kind] += best * (2 if name == "checkpoint_turn" else 1)
-            line += f"{best:10.0f}{statements[kind][name]:7.1f}"
+            line += f"{best:10.0f}{statements[kind].get(name, 0):7.1f}"
         print(line)
     print(f"{'per turn (cp ×2)':18}" + "".join(f"{sums[k]:10.0f}{'':7}" for k in kinds))
     line = f"{'  median turn':18}"
@@ -264,10 +301,12 @@ def _report(rounds: list[dict[str, dict[str, list[int]]]], statements: dict) -> 
 
 
 def _per_turn(cpu: dict[str, list[int]]) -> list[list[int]]:
-    """Per function, its CPU per turn (the two checkpoints of a turn added)."""
+    """Per function, its CPU per turn (the two checkpoints of a turn added; 0 where a turn
+    did not call it)."""
+    turns = len(cpu["plan_turn"])
     out = []
     for name in FUNCTIONS:
-        samples = cpu[name]
+        samples = cpu[name] or [0] * turns
         if name == "checkpoint_turn":
             samples = [a + b for a, b in zip(samples[::2], samples[1::2], strict=True)]
         out.append(samples)
@@ -330,7 +369,7 @@ def _run(args: argparse.Namespace) -> int:
             for _ in range(args.turns):
                 turns.turn(next(ids), n)
                 n += 1
-            result[kind] = dict(turns.cpu)
+            result[kind] = {name: turns.cpu.get(name, []) for name in FUNCTIONS}
         rounds.append(result)
     vendor = connection.vendor + (" (psycopg pool)" if args.pg else " (WAL)")
     print(f"bench.dbcost: {vendor}, {args.turns} turns × {args.rounds} rounds of each kind")

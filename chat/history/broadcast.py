@@ -28,7 +28,31 @@ def on_commit(
     viewer_html: str | None = None,
 ) -> None:
     """Publish the event once the current transaction commits (at once outside one)."""
-    event = wire.ConversationEvent(
+    event = event_for(
+        conversation_id,
+        users,
+        watcher_html=watcher_html,
+        user_html=user_html,
+        owner=owner,
+        owner_html=owner_html,
+        viewer_html=viewer_html,
+    )
+    transaction.on_commit(lambda: publish_from_thread(event))
+
+
+def event_for(
+    conversation_id: int,
+    users: list[int],
+    *,
+    watcher_html: str,
+    user_html: str,
+    owner: int = 0,
+    owner_html: str = "",
+    viewer_html: str | None = None,
+) -> wire.ConversationEvent:
+    """The event as every process receives it (`publish` it on the event loop, after the
+    transaction that made the change)."""
+    return wire.ConversationEvent(
         conversation=conversation_id,
         origin="",
         users=users,
@@ -38,10 +62,9 @@ def on_commit(
         owner_html=owner_html,
         viewer_html=viewer_html,
     )
-    transaction.on_commit(lambda: _publish_sync(event))
 
 
-def _publish_sync(event: wire.ConversationEvent) -> None:
+def publish_from_thread(event: wire.ConversationEvent) -> None:
     # A sync view under ASGI runs in a worker thread: async_to_sync hands the coroutine to the
     # server's event loop, where the registry and its sockets live.
     try:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from chat import permissions
 from chat.history import broadcast, events
 from chat.models import Conversation, Message
+from chat.turns.bridge import ConversationEvent
 
 log = logging.getLogger(__name__)
 MAX_TITLE = 200
@@ -118,9 +119,18 @@ def _remove_files(files: list[tuple[Storage, str]]) -> None:
 
 
 def _announce(conversation: Conversation, event: events.Event) -> None:
-    broadcast.on_commit(
+    announcement = announcement_of(conversation, event, permissions.watchers_of(conversation))
+    transaction.on_commit(lambda: broadcast.publish_from_thread(announcement))
+
+
+def announcement_of(
+    conversation: Conversation, event: events.Event, users: list[int]
+) -> ConversationEvent:
+    """The event for every open tab: `users` are those who may see the conversation
+    (permissions.watchers_of)."""
+    return broadcast.event_for(
         conversation.pk,
-        permissions.watchers_of(conversation),
+        users,
         watcher_html=event.watcher,
         viewer_html=event.viewer,
         user_html=event.others,

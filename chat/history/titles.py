@@ -11,59 +11,32 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
 
-from chat.history import manage
-from chat.models import Conversation, Message
+from chat.history import broadcast, events, manage, title_store
+from chat.history.title_store import TitlePlan
 from chat.turns import endpoint
 from chat.turns.snapshot import TurnSnapshot, snapshot_of
 from chat.turns.state import TurnState
 from chat.upstream.client import stream_response
 from chat.upstream.errors import UpstreamError
-from chat.usage import ledger
 
 log = logging.getLogger(__name__)
 INSTRUCTIONS = (
     "Write a title of at most six words for the conversation below. Reply with the title "
     "only, in the conversation's language, without quotes or a full stop."
 )
-MAX_PROMPT_CHARS = 1500  # of the question and of the answer each
 MAX_OUTPUT_TOKENS = 24
 MAX_EVENTS = 400  # a title is a few deltas; a stream going on past this is not a title
 MAX_TITLE_CHARS = 60
 TIMEOUT_SECONDS = 30.0
 _STRIP = " \t\"'`*#_.:;-–—«»“”‘’"
 # Conversations whose title is settled (their first answer is done, or a person named them):
-# every later turn's end skips the three reads of plan_title. Per process, the newest kept.
+# every later turn's end skips the plan's read (title_store). Per process, the newest kept.
 MAX_SETTLED = 10_000
 _settled: "OrderedDict[int, None]" = OrderedDict()
-
-
-@dataclass(frozen=True)
-class TitlePlan:
-    conversation_id: int
-    question: str
-    answer: str
-    model: str
-
-    def prompt(self) -> str:
-        return (
-            f"Question: {self.question[:MAX_PROMPT_CHARS]}\n\n"
-            f"Answer: {self.answer[:MAX_PROMPT_CHARS]}"
-        )
-
-
-@dataclass(frozen=True)
-class _Charge:
-    """What the ledger needs of a 'message': the title belongs to the conversation only."""
-
-    conversation_id: int
-    model: str
-    pk: None = None
 
 
 async def after_turn(conversation_id: int, message_id: int) -> None:
@@ -72,22 +45,36 @@ async def after_turn(conversation_id: int, message_id: int) -> None:
     if conversation_id in _settled:
         return
     try:
-        plan, settled = await sync_to_async(_plan)(conversation_id, message_id)
+        plan, settled = await sync_to_async(title_store.read_plan)(
+            conversation_id, message_id, settings.CHAT_MODEL
+        )
         if settled:
             settle(conversation_id)
         if plan is None:
             return
-        if not settings.CHAT_AUTO_TITLES:
-            await sync_to_async(store_fallback)(plan)
-            return
-        try:
-            snapshot = await asyncio.wait_for(ask(plan), TIMEOUT_SECONDS)
-        except TimeoutError:
-            await sync_to_async(store_fallback)(plan)
-            return
-        await sync_to_async(store_title)(plan, snapshot)
+        title, usage = "", None
+        if settings.CHAT_AUTO_TITLES:
+            try:
+                usage = await asyncio.wait_for(ask(plan), TIMEOUT_SECONDS)
+            except TimeoutError:
+                pass
+            else:
+                title = clean(usage.text) if usage.status in ("completed", "incomplete") else ""
+        stored = await sync_to_async(title_store.store)(
+            plan, title=title, fallback=fallback(plan.question), usage=usage,
+            input_chars=len(INSTRUCTIONS) + len(plan.prompt()),
+        )  # fmt: skip
+        if stored is not None:
+            await _announce(stored)
     except Exception:
         log.exception("automatic title for conversation %s failed", conversation_id)
+
+
+async def _announce(stored: title_store.Stored) -> None:
+    """Every open tab learns the title (here on the event loop: from the database thread
+    the event would wait for a hop back to it)."""
+    event = events.renamed(stored.conversation)
+    await broadcast.publish(manage.announcement_of(stored.conversation, event, stored.watchers))
 
 
 def settle(conversation_id: int) -> None:
@@ -99,50 +86,6 @@ def settle(conversation_id: int) -> None:
 
 def is_settled(conversation_id: int) -> bool:
     return conversation_id in _settled
-
-
-def plan_title(conversation_id: int, message_id: int) -> TitlePlan | None:
-    """A plan only right after the conversation's first completed answer, unless named by
-    a person."""
-    return _plan(conversation_id, message_id)[0]
-
-
-def _plan(conversation_id: int, message_id: int) -> tuple[TitlePlan | None, bool]:
-    """The plan, and whether no later turn can need one (its first answer is done). Reads
-    only the columns it uses: a whole answer row would decode its items for nothing."""
-    named = Conversation.objects.filter(pk=conversation_id).values_list("title_by_person")
-    named = named.first()
-    if named is None:
-        return None, False
-    if named[0]:
-        return None, True
-    answers = Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
-    first = (
-        answers.filter(status=Message.Status.COMPLETED)
-        .order_by("created_at", "id")
-        .values_list("id", "text")
-        .first()
-    )
-    if first is None:
-        return None, False
-    first_id, answer = first
-    if first_id != message_id:
-        return None, True
-    question = (
-        Message.objects.filter(
-            conversation_id=conversation_id, role=Message.Role.USER, id__lt=first_id
-        )
-        .order_by("id")
-        .values_list("text", flat=True)
-        .first()
-    )
-    plan = TitlePlan(
-        conversation_id=conversation_id,
-        question=question or "",
-        answer=answer,
-        model=settings.CHAT_MODEL,
-    )
-    return plan, True
 
 
 async def ask(plan: TitlePlan) -> TurnSnapshot:
@@ -187,40 +130,3 @@ def fallback(question: str) -> str:
     if len(words) <= MAX_TITLE_CHARS:
         return words
     return words[: MAX_TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
-
-
-def store_title(plan: TitlePlan, snapshot: TurnSnapshot) -> str:
-    """Ledger row and title in one transaction; returns the title the conversation got."""
-    title = clean(snapshot.text) if snapshot.status in ("completed", "incomplete") else ""
-    with transaction.atomic():
-        convo = Conversation.objects.select_for_update().filter(pk=plan.conversation_id).first()
-        if convo is None:
-            return ""
-        ledger.record_usage(
-            message=_Charge(conversation_id=plan.conversation_id, model=plan.model),
-            snapshot=snapshot,
-            input_chars=len(INSTRUCTIONS) + len(plan.prompt()),
-            requested_model=plan.model,
-        )
-        return _apply(convo, title or convo.title or fallback(plan.question))
-
-
-def store_fallback(plan: TitlePlan) -> str:
-    """No model title: the first words (usually already stored by the first message)."""
-    with transaction.atomic():
-        convo = Conversation.objects.select_for_update().filter(pk=plan.conversation_id).first()
-        if convo is None:
-            return ""
-        return _apply(convo, convo.title or fallback(plan.question))
-
-
-def _apply(convo: Conversation, title: str) -> str:
-    """Store the title unless a person named it; open tabs learn it in both cases where it
-    is the automatic one (the first words were stored without telling them)."""
-    if convo.title_by_person or not title:
-        return convo.title
-    if title != convo.title:
-        manage.rename(conversation=convo, title=title, by_person=False)
-    else:
-        manage.announce_title(convo)
-    return title
