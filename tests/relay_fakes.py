@@ -148,7 +148,11 @@ def script_runners(monkeypatch) -> list[ScriptedRunner]:
     monkeypatch.setattr(registry_module, "TurnRunner", ScriptedRunner)
     monkeypatch.setattr(endpoint, "upstream_config", config)
     monkeypatch.setattr(
-        frames, "ended_frames", lambda message: ENDED.append(message) or ("<end/>", "<end-v/>")
+        frames,
+        "ended_frames",
+        lambda message, viewers=True: (
+            ENDED.append(message) or ("<end/>", "<end-v/>" if viewers else None)
+        ),
     )
     monkeypatch.setattr(wire, "crosses_processes", lambda: False)
     monkeypatch.setattr(registry_module, "turn_end_hooks", [])  # no automatic titles here

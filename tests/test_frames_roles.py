@@ -32,6 +32,12 @@ def test_an_ended_answer_offers_retry_only_in_the_writers_frame(asked):
     assert RETRY not in readers and f'id="m{answer.pk}"' in readers
 
 
+def test_the_viewers_version_of_an_end_is_rendered_only_if_asked_for(asked):
+    _, answer = asked
+    writers, readers = frames.ended_frames(answer, viewers=False)
+    assert readers is None and writers == frames.ended_frames(answer)[0]
+
+
 def test_a_new_question_has_its_edit_box_with_the_length_limit_only_for_writers(asked, settings):
     settings.CHAT_MAX_MESSAGE_CHARS = 777
     question, _ = asked

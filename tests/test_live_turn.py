@@ -145,6 +145,25 @@ async def test_a_shown_turn_shows_its_rows_to_every_tab_in_its_role_and_to_other
     assert turn.started.result() == started
 
 
+async def test_the_viewers_version_of_new_rows_is_rendered_only_when_a_viewer_may_watch():
+    """One process and no read-only socket on the conversation: nobody could receive it."""
+    writer = Tab(1, "w")
+    relay = relay_with(writer)
+    turn = LiveTurn(relay, plan(3), 3)
+    assert not relay.needs_viewer_version(3)
+    turn.on_shown(StartedTurn(3, 20, 21))
+    rows, viewer_rows = turn._new_rows(StartedTurn(3, 20, 21), viewers=False)
+    assert viewer_rows is None
+    assert writer.got[0] == (0, rows + frames.turn_controls_frame(live=True))
+    viewer = Tab(2, "v", read_only=True)
+    relay.watchers[3].add(viewer)
+    assert relay.needs_viewer_version(3)
+    assert not relay.needs_viewer_version(4)
+    relay.watchers[3].discard(viewer)
+    relay.bridge = FakeBridge()  # other processes may have viewers
+    assert relay.needs_viewer_version(3)
+
+
 async def test_a_started_turn_with_no_bridge_still_resolves_its_start():
     turn = LiveTurn(relay_with(), plan(3), 3)
     turn.on_started(StartedTurn(3, 20, 21))

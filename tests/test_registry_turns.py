@@ -95,6 +95,32 @@ async def test_a_turn_cancelled_before_its_rows_fails_its_start_as_cancelled():
     assert not relay.is_live(3)
 
 
+@pytest.mark.parametrize("with_viewer", [False, True])
+async def test_one_process_renders_the_viewers_end_only_for_a_read_only_tab(scripted, with_viewer):
+    relay = TurnRegistry()
+    writer, viewer = Tab(1, "w"), Tab(2, "v", read_only=True)
+    relay.watchers[3] = {writer, viewer} if with_viewer else {writer}
+    await start(relay, plan(3))
+    turn = relay.turns[3]
+    runner = scripted[0]
+    runner.state.text, runner.state.status = "Hello.", "completed"
+    writer.got.clear(), viewer.got.clear()
+    sent = []
+    send = turn.send_everywhere
+    turn.send_everywhere = lambda seq, html, viewer_html=None: (
+        sent.append(viewer_html) or send(seq, html, viewer_html)
+    )
+    runner.release.set()
+    await turn.task
+    announced = frames.announce_frame("Hello. — answer completed.")
+    assert writer.got[0] == (5, "<end/>" + announced)
+    if with_viewer:
+        assert sent == ["<end-v/>" + announced]
+        assert viewer.got == [(5, "<end-v/>" + announced)]
+    else:
+        assert sent == [None] and viewer.got == []
+
+
 async def test_an_ended_turn_shows_its_end_everywhere_and_leaves_its_group(scripted):
     relay = TurnRegistry()
     relay.bridge = FakeBridge()
@@ -199,7 +225,9 @@ async def test_an_ended_turn_not_saved_by_its_runner_shows_the_row_as_stored(use
     _, answer = await sync_to_async(exchange)(convo, "q", "stored text", status="failed")
     shown = []
     monkeypatch.setattr(
-        frames, "ended_frames", lambda message: shown.append(message) or ("<e/>", "<ev/>")
+        frames,
+        "ended_frames",
+        lambda message, viewers=True: shown.append(message) or ("<e/>", "<ev/>"),
     )
     relay = TurnRegistry()
     runner = ScriptedRunner()

@@ -126,18 +126,17 @@ def turn_controls_frame(live: bool, *, read_only: bool = False) -> str:
     return oob(partial("turn_controls", {"live": live, "read_only": read_only}))
 
 
-def ended_frames(message: Message) -> tuple[str, str]:
-    """How a turn ended: for those who may write, and for read-only viewers (no Retry).
+def ended_frames(message: Message, *, viewers: bool = True) -> tuple[str, str | None]:
+    """How a turn ended: for those who may write, and for read-only viewers (no Retry), that
+    version only if `viewers` (None otherwise: nobody who could see it watches).
 
     Frames with write controls (a turn's start, a snapshot, its end: a few per turn) are
-    rendered twice, once per role, from one view (its markdown rendered once); deltas carry
-    none and are rendered once for every socket."""
+    rendered once per role, from one view (its markdown rendered once); deltas carry none and
+    are rendered once for every socket."""
     view = message_view(message)
     controls = turn_controls_frame(live=False)
-    return (
-        _stored_view_frame(view, read_only=False) + controls,
-        _stored_view_frame(view, read_only=True) + controls,
-    )
+    writers = _stored_view_frame(view, read_only=False) + controls
+    return writers, (_stored_view_frame(view, read_only=True) + controls if viewers else None)
 
 
 def composer_reset_frame(max_chars: int) -> str:

@@ -47,6 +47,8 @@ class Relay(Protocol):
 
     def notify_user(self, user_id: int, html: str) -> None: ...
 
+    def needs_viewer_version(self, conversation_id: int) -> bool: ...
+
 
 class LiveTurn:
     """One running turn: its runner, and the relay that renders frames for its watchers."""
@@ -97,9 +99,13 @@ class LiveTurn:
         """Show the new rows before the first frame can refer to them (same loop step); they
         may not be written yet (chat/turns/ids.py): `on_started` says when they are."""
         self.message_id = started.assistant_message_id
-        rows, viewer_rows = self._new_rows(started)
+        rows, viewer_rows = self._new_rows(
+            started, viewers=self.registry.needs_viewer_version(self.conversation_id)
+        )
         html = rows + frames.turn_controls_frame(live=True)
-        viewer_html = viewer_rows + frames.turn_controls_frame(live=True, read_only=True)
+        viewer_html = None
+        if viewer_rows is not None:
+            viewer_html = viewer_rows + frames.turn_controls_frame(live=True, read_only=True)
         for watcher in self.registry.watchers.get(self.conversation_id, ()):
             watcher.floor = 0  # they see this turn from its first frame: no snapshot to wait for
         self.registry.broadcast(self.conversation_id, 0, html, viewer_html)
@@ -129,10 +135,10 @@ class LiveTurn:
             shown.insert(0, self.plan.ids[0])
         return frames.removed_rows_frame(tuple(shown)) + frames.turn_controls_frame(live=False)
 
-    def _new_rows(self, started: StartedTurn) -> tuple[str, str]:
-        """The new question (none for a regenerate) and the queued answer, for writers and
-        for read-only viewers (from one pair of views); a new version first takes the
-        messages it replaces off the page (chat/tree.py)."""
+    def _new_rows(self, started: StartedTurn, *, viewers: bool = True) -> tuple[str, str | None]:
+        """The new question (none for a regenerate) and the queued answer, for writers and,
+        if `viewers`, for read-only viewers (from one pair of views); a new version first
+        takes the messages it replaces off the page (chat/tree.py)."""
         views = pending_views(started, self.plan)
         if self.plan.question_id is not None:
             views = views[1:]
@@ -143,7 +149,7 @@ class LiveTurn:
                 frames.appended_message_frame(view, read_only=read_only) for view in views
             )
 
-        return rows(False), rows(True)
+        return rows(False), rows(True) if viewers else None
 
     def snapshot_html(self) -> tuple[int, str, str]:
         """The seq the live message reflects, and the message as it is now, for writers and

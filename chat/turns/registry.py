@@ -102,6 +102,13 @@ class TurnRegistry:
         for watcher in list(self.watchers.get(conversation_id, ())):
             watcher.deliver(seq, for_watcher(watcher, html, viewer_html))
 
+    def needs_viewer_version(self, conversation_id: int) -> bool:
+        """Whether frames with write controls need their read-only version rendered too: a
+        read-only socket here watches the conversation, or other processes may have one."""
+        if self.bridge is not None:
+            return True
+        return any(watcher.read_only for watcher in self.watchers.get(conversation_id, ()))
+
     def notify_user(self, user_id: int, html: str) -> None:
         for watcher in list(self.user_watchers.get(user_id, ())):
             watcher.deliver(0, html)  # seq 0: not part of any turn's sequence, never dropped
@@ -289,12 +296,15 @@ class TurnRegistry:
         written = turn.runner.started is not None  # else shown, never written: taken back
         if written:
             message = turn.runner.stored or await sync_to_async(_stored_message)(turn.message_id)
-            html, viewer_html = frames.ended_frames(message)
+            viewers = self.needs_viewer_version(turn.conversation_id)
+            html, viewer_html = frames.ended_frames(message, viewers=viewers)
             announcement = turn._announcement(turn.runner.state, final=True)
         with write_pass():  # the end and the sidebar's dot: one message a socket
             if written:
                 turn.send_everywhere(
-                    turn.runner.seq + 1, html + announcement, viewer_html + announcement
+                    turn.runner.seq + 1,
+                    html + announcement,
+                    None if viewer_html is None else viewer_html + announcement,
                 )
             else:
                 self.show_ended(turn.conversation_id, turn.retraction())
